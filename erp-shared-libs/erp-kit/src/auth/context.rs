@@ -1,0 +1,80 @@
+//! What a handler knows about its caller, put in the request extensions by the access layer.
+
+use std::collections::BTreeSet;
+
+use secrecy::SecretString;
+use tonic::Status;
+
+use super::Claims;
+
+/// The tenant a call acts for. Only the access layer creates it from a verified token,
+/// so store functions that take a `&TenantId` are always scoped by the caller's tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// The tenant of a verified token (or of a record the service itself created).
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The verified caller of a protected method.
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    /// The caller's tenant.
+    pub tenant_id: TenantId,
+    /// The caller's user id.
+    pub user_id: String,
+    /// Role names in the token.
+    pub roles: Vec<String>,
+    /// Permissions in the token.
+    pub permissions: BTreeSet<String>,
+    /// Modules the tenant's plan enables.
+    pub modules: BTreeSet<String>,
+    /// The token id.
+    pub token_id: String,
+    /// The raw bearer token, forwarded on calls to other services.
+    pub bearer_token: SecretString,
+}
+
+impl AuthContext {
+    /// The context of a verified token.
+    pub fn from_claims(claims: Claims, bearer_token: SecretString) -> Self {
+        Self {
+            tenant_id: TenantId::new(claims.tid),
+            user_id: claims.sub,
+            roles: claims.roles,
+            permissions: claims.perms.into_iter().collect(),
+            modules: claims.mods.into_iter().collect(),
+            token_id: claims.jti,
+            bearer_token,
+        }
+    }
+
+    /// Whether the token carries `permission`.
+    pub fn has_permission(&self, permission: &str) -> bool {
+        self.permissions.contains(permission)
+    }
+}
+
+/// The caller of a protected method, as put there by the access layer.
+///
+/// Fails with `UNAUTHENTICATED` on a public method called without a token.
+pub fn auth_context<T>(request: &tonic::Request<T>) -> Result<&AuthContext, Status> {
+    request
+        .extensions()
+        .get::<AuthContext>()
+        .ok_or_else(|| Status::unauthenticated("this call needs a bearer token"))
+}

@@ -1,0 +1,101 @@
+//! EdDSA-only JWT verification: the algorithm is pinned (none, HS*, RS* are refused before
+//! any key is touched), `iss`, `aud`, `exp` and `nbf` are checked with a small leeway, and
+//! the key is found by `kid` in a [`JwksCache`].
+
+use std::{sync::Arc, time::Duration};
+
+use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
+
+use super::{
+    Claims, JwksCache, KeySource,
+    jwks::{KeyLookup, KeySourceError},
+};
+use crate::config::AuthConfig;
+
+/// Why a token was refused. The `Display` text is safe to send to the caller.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TokenError {
+    /// Not a compact JWS, or its header or claims do not decode.
+    #[error("the token is malformed")]
+    Malformed,
+    /// Signed with another algorithm than EdDSA (or none).
+    #[error("the token's algorithm is not accepted")]
+    Algorithm,
+    /// No `kid`, or a kid no current key has.
+    #[error("the token's signing key is unknown")]
+    UnknownKey,
+    /// The signature does not match.
+    #[error("the token's signature is invalid")]
+    Signature,
+    /// Past `exp`.
+    #[error("the token has expired")]
+    Expired,
+    /// Before `nbf`.
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// Wrong `iss`.
+    #[error("the token's issuer is not accepted")]
+    Issuer,
+    /// Wrong `aud`.
+    #[error("the token's audience is not accepted")]
+    Audience,
+    /// A required claim is missing.
+    #[error("the token lacks the claim {0}")]
+    MissingClaim(String),
+    /// The keys could not be fetched: not the caller's fault.
+    #[error("{0}")]
+    KeysUnavailable(KeySourceError),
+}
+
+/// Verifies access tokens.
+#[derive(Debug)]
+pub struct TokenVerifier {
+    issuer: String,
+    audience: String,
+    leeway: Duration,
+    keys: JwksCache,
+}
+
+impl TokenVerifier {
+    /// A verifier expecting `config`'s issuer and audience, with keys from `source`.
+    pub fn new(config: &AuthConfig, source: Arc<dyn KeySource>) -> Self {
+        Self {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway: config.leeway,
+            keys: JwksCache::new(source, config.jwks_min_refresh_interval),
+        }
+    }
+
+    /// The claims of a valid token.
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Algorithm);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = match self.keys.lookup(&kid).await {
+            KeyLookup::Found(key) => key,
+            KeyLookup::Unknown => return Err(TokenError::UnknownKey),
+            KeyLookup::SourceUnavailable(error) => return Err(TokenError::KeysUnavailable(error)),
+        };
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway.as_secs();
+        jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|error| match error.into_kind() {
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                ErrorKind::InvalidIssuer => TokenError::Issuer,
+                ErrorKind::InvalidAudience => TokenError::Audience,
+                ErrorKind::InvalidSignature => TokenError::Signature,
+                ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => TokenError::Algorithm,
+                ErrorKind::MissingRequiredClaim(claim) => TokenError::MissingClaim(claim),
+                _ => TokenError::Malformed,
+            })
+    }
+}

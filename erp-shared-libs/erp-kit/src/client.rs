@@ -1,0 +1,246 @@
+//! Calling other services: [`MeshChannel`] is a tonic channel that propagates what the
+//! server layer put in scope — the caller's bearer token, the request id, the W3C trace
+//! context of a new client span, and the remaining deadline as `grpc-timeout` — and
+//! retries with capped exponential backoff, but only idempotent reads (methods bound to
+//! HTTP GET in the contracts) and only on UNAVAILABLE.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use erp_kit::client::{ClientConfig, MeshChannel};
+//! use erp_proto::erp::auth::v1::auth_service_client::AuthServiceClient;
+//! let channel = MeshChannel::connect_lazy("http://127.0.0.1:50051", &ClientConfig::default())?;
+//! let auth = AuthServiceClient::new(channel);
+//! # Ok(()) }
+//! ```
+
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use erp_proto::{Contracts, HttpMethod};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Full};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use tonic::{Code, Status, body::Body, transport::Channel};
+use tower::{Service, ServiceExt};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{
+    context,
+    server::{REQUEST_ID_HEADER, format_grpc_timeout, grpc_timeout},
+    telemetry,
+};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Timeouts and retries of calls to one service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Longest wait for a connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Longest a call may take when no shorter deadline is inherited.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Extra attempts for idempotent reads answered UNAVAILABLE.
+    pub max_retries: u32,
+    /// The first retry's delay; doubled each time, capped at one second.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(10),
+            max_retries: 2,
+            retry_backoff: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Why a channel could not be created.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid service url {url}: {reason}")]
+pub struct ClientError {
+    url: String,
+    reason: String,
+}
+
+/// A channel to one service; see the module documentation.
+#[derive(Clone)]
+pub struct MeshChannel {
+    channel: Channel,
+    config: Arc<ClientConfig>,
+    contracts: &'static Contracts,
+}
+
+impl std::fmt::Debug for MeshChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeshChannel")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MeshChannel {
+    /// A channel that connects on first use, so the peer may start later.
+    pub fn connect_lazy(url: &str, config: &ClientConfig) -> Result<Self, ClientError> {
+        let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
+            .map_err(|error| ClientError {
+                url: url.to_owned(),
+                reason: error.to_string(),
+            })?
+            .connect_timeout(config.connect_timeout)
+            .tcp_nodelay(true);
+        Ok(Self {
+            channel: endpoint.connect_lazy(),
+            config: Arc::new(config.clone()),
+            contracts: Contracts::bundled(),
+        })
+    }
+
+    fn is_idempotent(&self, path: &str) -> bool {
+        self.contracts
+            .method(path)
+            .and_then(|method| method.http.first())
+            .is_some_and(|binding| binding.method == HttpMethod::Get)
+    }
+}
+
+impl Service<Request<Body>> for MeshChannel {
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Each call drives readiness on its own clone of the (buffered) channel.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { this.send(request).await })
+    }
+}
+
+impl MeshChannel {
+    async fn send(self, mut request: Request<Body>) -> Result<Response<Body>, BoxError> {
+        let path = request.uri().path().to_owned();
+        let span = tracing::info_span!(
+            "grpc.client",
+            otel.name = %path,
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.method = %path,
+        );
+        async move {
+            let Some(deadline) = self.propagate(request.headers_mut()) else {
+                return Ok(
+                    Status::deadline_exceeded("the caller's deadline has already passed")
+                        .into_http(),
+                );
+            };
+            telemetry::inject_context(&tracing::Span::current().context(), request.headers_mut());
+            if self.config.max_retries == 0 || !self.is_idempotent(&path) {
+                return self
+                    .channel
+                    .clone()
+                    .oneshot(request)
+                    .await
+                    .map_err(Into::into);
+            }
+            self.send_with_retries(request, deadline).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Sets token, request id and `grpc-timeout` from the request context; returns the
+    /// deadline, or `None` when it has already passed.
+    fn propagate(&self, headers: &mut HeaderMap) -> Option<Instant> {
+        let now = Instant::now();
+        let mut budget = self.config.request_timeout;
+        if let Some(asked) = grpc_timeout(headers) {
+            budget = budget.min(asked);
+        }
+        if let Some(current) = context::current() {
+            if let Some(deadline) = current.deadline {
+                budget = budget.min(deadline.checked_duration_since(now)?);
+            }
+            if !headers.contains_key(http::header::AUTHORIZATION)
+                && let Some(token) = &current.bearer_token
+                && let Ok(value) =
+                    HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+            {
+                headers.insert(http::header::AUTHORIZATION, value);
+            }
+            if !headers.contains_key(REQUEST_ID_HEADER)
+                && let Ok(value) = HeaderValue::from_str(&current.request_id)
+            {
+                headers.insert(REQUEST_ID_HEADER, value);
+            }
+        }
+        if budget.is_zero() {
+            return None;
+        }
+        if let Ok(value) = HeaderValue::from_str(&format_grpc_timeout(budget)) {
+            headers.insert("grpc-timeout", value);
+        }
+        Some(now + budget)
+    }
+
+    async fn send_with_retries(
+        self,
+        request: Request<Body>,
+        deadline: Instant,
+    ) -> Result<Response<Body>, BoxError> {
+        let (parts, body) = request.into_parts();
+        let body: Bytes = body.collect().await?.to_bytes();
+        let mut attempt = 0;
+        loop {
+            let mut retry = Request::builder()
+                .method(parts.method.clone())
+                .uri(parts.uri.clone())
+                .version(parts.version)
+                .body(Body::new(Full::new(body.clone())))?;
+            *retry.headers_mut() = parts.headers.clone();
+            let outcome = self.channel.clone().oneshot(retry).await;
+            let unavailable = match &outcome {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.parse::<i32>().ok())
+                    .is_some_and(|code| Code::from_i32(code) == Code::Unavailable),
+                Err(_) => true,
+            };
+            let backoff = self
+                .config
+                .retry_backoff
+                .saturating_mul(1 << attempt.min(10))
+                .min(Duration::from_secs(1));
+            if !unavailable
+                || attempt >= self.config.max_retries
+                || Instant::now() + backoff >= deadline
+            {
+                return outcome.map_err(Into::into);
+            }
+            attempt += 1;
+            tracing::debug!(
+                attempt,
+                ?backoff,
+                "retrying an idempotent read after UNAVAILABLE"
+            );
+            tokio::time::sleep(backoff).await;
+        }
+    }
+}

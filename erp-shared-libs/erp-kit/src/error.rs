@@ -1,0 +1,212 @@
+//! The shared error model: stable, namespaced reasons (`ERP:HRM:EMPLOYEE_NOT_FOUND`)
+//! in `google.rpc.ErrorInfo`, validation failures as `google.rpc.BadRequest` field
+//! violations, and internal errors logged once and never sent to the caller.
+//!
+//! Each service has one `Error` enum and one `impl From<Error> for tonic::Status` that is
+//! built from these functions. Callers branch on [`reason`], never on the message.
+
+use std::{collections::HashMap, fmt};
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo.domain` of every error the mesh produces.
+pub const ERROR_DOMAIN: &str = "erp.mesh";
+
+/// One invalid field of a request: its path (`employee.email`, `page.page_token`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The field path, proto field names joined by dots.
+    pub field: String,
+    /// What is wrong, for a person: "must be a valid email address".
+    pub description: String,
+}
+
+/// Every invalid field of one request. Domain parsing collects violations instead of
+/// stopping at the first, so the caller can fix them all at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, thiserror::Error)]
+pub struct ValidationError {
+    /// The violations, in the order found.
+    pub violations: Vec<FieldViolation>,
+}
+
+impl ValidationError {
+    /// No violations yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A single violation.
+    pub fn field(field: impl Into<String>, description: impl Into<String>) -> Self {
+        let mut error = Self::new();
+        error.add(field, description);
+        error
+    }
+
+    /// Records a violation.
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.violations.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    /// Records the violations of a nested value under `prefix` (`employee` + `email`).
+    pub fn nest(&mut self, prefix: &str, nested: ValidationError) {
+        for violation in nested.violations {
+            self.add(
+                format!("{prefix}.{}", violation.field),
+                violation.description,
+            );
+        }
+    }
+
+    /// Runs a parse and keeps its value, or records its violation under `field`.
+    pub fn check<T, E: fmt::Display>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.add(field, error.to_string());
+                None
+            }
+        }
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// `Ok(())` when nothing was recorded, otherwise `Err(self)`.
+    pub fn into_result(self) -> Result<(), ValidationError> {
+        if self.is_empty() { Ok(()) } else { Err(self) }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid request")?;
+        for (index, violation) in self.violations.iter().enumerate() {
+            let separator = if index == 0 { ": " } else { "; " };
+            write!(
+                f,
+                "{separator}{} {}",
+                violation.field, violation.description
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A status with a stable reason in `ErrorInfo`, plus optional metadata.
+pub fn status_with_reason(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    metadata: impl IntoIterator<Item = (String, String)>,
+) -> Status {
+    let details = ErrorDetails::with_error_info(
+        reason,
+        ERROR_DOMAIN,
+        metadata.into_iter().collect::<HashMap<_, _>>(),
+    );
+    Status::with_error_details(code, message, details)
+}
+
+/// `INVALID_ARGUMENT` with every field violation and the reason (`ERP:HRM:INVALID_REQUEST`).
+pub fn invalid_argument(reason: &str, error: &ValidationError) -> Status {
+    let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
+    for violation in &error.violations {
+        details.add_bad_request_violation(&violation.field, &violation.description);
+    }
+    Status::with_error_details(Code::InvalidArgument, error.to_string(), details)
+}
+
+/// `INTERNAL` with a generic message. The cause chain is logged here, once, with the
+/// current span's request id; nothing of it reaches the caller.
+pub fn internal(reason: &str, error: &(dyn std::error::Error + 'static)) -> Status {
+    tracing::error!(reason, error = %ErrorChain(error), "internal error");
+    status_with_reason(
+        Code::Internal,
+        reason,
+        "internal error; the request id identifies it in the service's logs",
+        [],
+    )
+}
+
+/// Displays an error followed by its sources: `a: b: c`.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// The stable reason of a status (`ErrorInfo.reason`), if it carries one.
+pub fn reason(status: &Status) -> Option<String> {
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .filter(|reason| !reason.is_empty())
+}
+
+/// The field violations of a status as `(field, description)` pairs.
+pub fn field_violations(status: &Status) -> Vec<(String, String)> {
+    status
+        .get_details_bad_request()
+        .map(|bad_request| {
+            bad_request
+                .field_violations
+                .into_iter()
+                .map(|violation| (violation.field, violation.description))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_carries_every_violation_and_the_reason() {
+        let mut error = ValidationError::new();
+        error.add("email", "must be a valid email address");
+        error.add("first_name", "must not be empty");
+        let status = invalid_argument("ERP:HRM:INVALID_REQUEST", &error);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(reason(&status).as_deref(), Some("ERP:HRM:INVALID_REQUEST"));
+        assert_eq!(
+            field_violations(&status),
+            vec![
+                (
+                    "email".to_owned(),
+                    "must be a valid email address".to_owned()
+                ),
+                ("first_name".to_owned(), "must not be empty".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn internal_hides_the_cause() {
+        let cause = std::io::Error::other("password=hunter2 in connection string");
+        let status = internal("ERP:HRM:UNEXPECTED", &cause);
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("hunter2"));
+    }
+
+    #[test]
+    fn nested_violations_are_prefixed() {
+        let mut outer = ValidationError::new();
+        outer.nest("employee", ValidationError::field("email", "is empty"));
+        assert_eq!(outer.violations[0].field, "employee.email");
+    }
+}

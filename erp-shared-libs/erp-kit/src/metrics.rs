@@ -1,0 +1,99 @@
+//! RPC metrics in Prometheus text format, served on the admin port: calls by method and
+//! status code, errors by method and code, and a latency histogram per method.
+
+use std::{fmt::Write as _, time::Duration};
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    registry::Registry,
+};
+use tonic::Code;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    method: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
+}
+
+/// The RPC metrics of one server.
+#[derive(Debug)]
+pub struct RpcMetrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    errors: Family<CallLabels, Counter>,
+    latency: Family<MethodLabels, Histogram>,
+}
+
+impl Default for RpcMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RpcMetrics {
+    /// Empty metrics, registered under `grpc_server_*`.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let calls = Family::<CallLabels, Counter>::default();
+        let errors = Family::<CallLabels, Counter>::default();
+        let latency = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ])
+        });
+        registry.register(
+            "grpc_server_handled",
+            "RPCs completed, by method and status code",
+            calls.clone(),
+        );
+        registry.register(
+            "grpc_server_errors",
+            "RPCs that ended with a non-OK status code",
+            errors.clone(),
+        );
+        registry.register(
+            "grpc_server_handling_seconds",
+            "Time from request to response headers, by method",
+            latency.clone(),
+        );
+        Self {
+            registry,
+            calls,
+            errors,
+            latency,
+        }
+    }
+
+    /// Records one finished call.
+    pub fn record(&self, method: &str, code: Code, elapsed: Duration) {
+        let labels = CallLabels {
+            method: method.to_owned(),
+            code: format!("{code:?}"),
+        };
+        self.calls.get_or_create(&labels).inc();
+        if code != Code::Ok {
+            self.errors.get_or_create(&labels).inc();
+        }
+        self.latency
+            .get_or_create(&MethodLabels {
+                method: method.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        if encode(&mut text, &self.registry).is_err() {
+            let _ = writeln!(text, "# encoding failed");
+        }
+        text
+    }
+}
