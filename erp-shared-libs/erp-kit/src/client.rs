@@ -108,6 +108,12 @@ impl MeshChannel {
         })
     }
 
+    /// Decides idempotency from other contracts (services outside erp-proto, tests).
+    pub fn with_contracts(mut self, contracts: &'static Contracts) -> Self {
+        self.contracts = contracts;
+        self
+    }
+
     fn is_idempotent(&self, path: &str) -> bool {
         self.contracts
             .method(path)

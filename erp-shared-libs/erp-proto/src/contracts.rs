@@ -245,7 +245,8 @@ impl Contracts {
         let pool = DescriptorPool::decode(bytes)?;
         let access_extension = extension(&pool, ACCESS_EXTENSION)?;
         let http_extension = extension(&pool, HTTP_EXTENSION)?;
-        let event_extension = extension(&pool, EVENT_EXTENSION)?;
+        // Descriptor sets of other contracts (test services) may declare no events.
+        let event_extension = pool.get_extension_by_name(EVENT_EXTENSION);
 
         let mut methods = BTreeMap::new();
         for service in pool
@@ -293,9 +294,12 @@ impl Contracts {
 
         let mut events = Vec::new();
         for message in pool.all_messages() {
+            let Some(event_extension) = &event_extension else {
+                break;
+            };
             let info = option_value::<events::EventInfo>(
                 &message.options(),
-                &event_extension,
+                event_extension,
                 EVENT_EXTENSION,
                 message.full_name(),
             )?;

@@ -35,6 +35,9 @@ pub const REASON_DEADLINE: &str = "ERP:SERVER:DEADLINE_EXCEEDED";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// How much earlier than the caller's deadline the server answers DEADLINE_EXCEEDED.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(20);
+
 pub(crate) struct Shared {
     pub(crate) guard: AccessGuard,
     pub(crate) limiter: Arc<Semaphore>,
@@ -162,7 +165,9 @@ where
     let budget = grpc_timeout(request.headers()).map_or(shared.request_timeout, |asked| {
         asked.min(shared.request_timeout)
     });
-    let deadline = Instant::now() + budget;
+    // Answer a little before the caller gives up, so DEADLINE_EXCEEDED with its reason
+    // (not the transport's own cancel) is what reaches it.
+    let deadline = Instant::now() + budget - (budget / 10).min(DEADLINE_MARGIN);
 
     let work = async {
         let caller = match shared.guard.authorize(path, request.headers()).await {

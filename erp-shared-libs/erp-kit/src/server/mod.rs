@@ -287,36 +287,30 @@ impl GrpcServer {
         .with_graceful_shutdown(admin_stop.clone().cancelled_owned());
         let admin_task = tokio::spawn(async move { admin.await });
 
-        let stop_listening = CancellationToken::new();
+        // The drain is tonic's shutdown signal, so connections keep being accepted and
+        // served while health says NOT_SERVING; only then does the listener close.
+        let drained = CancellationToken::new();
+        let drain = drain(
+            self.shutdown.clone(),
+            self.health_reporter.clone(),
+            self.services.clone(),
+            self.ready.clone(),
+            self.config.drain_delay,
+            drained.clone(),
+        );
         let serve = tonic::transport::Server::builder()
             .layer(layer)
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(self.grpc_listener).with_nodelay(Some(true)),
-                stop_listening.clone().cancelled_owned(),
+                drain,
             );
         tokio::pin!(serve);
         tracing::info!(grpc = %self.local_addr, admin = %self.admin_addr, services = ?self.services, "serving");
 
-        let served = tokio::select! {
-            result = &mut serve => Some(result),
-            () = shutdown_requested(&self.shutdown) => None,
-        };
-        let result = match served {
-            Some(result) => result.map_err(ServerError::from),
-            None => {
-                tracing::info!(drain_delay = ?self.config.drain_delay, "draining: health is NOT_SERVING");
-                self.ready.store(false, Ordering::Release);
-                self.health_reporter
-                    .set_service_status("", ServingStatus::NotServing)
-                    .await;
-                for service in &self.services {
-                    self.health_reporter
-                        .set_service_status(*service, ServingStatus::NotServing)
-                        .await;
-                }
-                tokio::time::sleep(self.config.drain_delay).await;
-                stop_listening.cancel();
+        let result = tokio::select! {
+            result = &mut serve => result.map_err(ServerError::from),
+            () = drained.cancelled() => {
                 match tokio::time::timeout(self.config.shutdown_grace, &mut serve).await {
                     Ok(result) => result.map_err(ServerError::from),
                     Err(_) => {
@@ -334,6 +328,31 @@ impl GrpcServer {
         tracing::info!("stopped");
         result
     }
+}
+
+/// Waits for a shutdown request, flips health to NOT_SERVING, waits `delay` so load
+/// balancers notice, then returns (which closes the listener) and cancels `drained`.
+async fn drain(
+    requested: CancellationToken,
+    health: HealthReporter,
+    services: Vec<&'static str>,
+    ready: Arc<AtomicBool>,
+    delay: std::time::Duration,
+    drained: CancellationToken,
+) {
+    shutdown_requested(&requested).await;
+    tracing::info!(drain_delay = ?delay, "draining: health is NOT_SERVING");
+    ready.store(false, Ordering::Release);
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    for service in services {
+        health
+            .set_service_status(service, ServingStatus::NotServing)
+            .await;
+    }
+    tokio::time::sleep(delay).await;
+    drained.cancel();
 }
 
 async fn shutdown_requested(token: &CancellationToken) {

@@ -1,0 +1,128 @@
+//! Connecting to `postgres://` or `sqlite://` and running a service's migrations.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Where a service's database is and how its pool behaves (`ERP_DATABASE__*`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:5432/db` or `sqlite://path/to/file.db`.
+    pub url: SecretString,
+    /// Most connections in the pool.
+    pub max_connections: u32,
+    /// Connections kept open when idle.
+    pub min_connections: u32,
+    /// Longest wait to open a connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Longest wait for a free pooled connection.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    /// Run pending migrations at startup.
+    pub run_migrations: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("sqlite://.erp/local/service.db"),
+            max_connections: 10,
+            min_connections: 0,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            run_migrations: true,
+        }
+    }
+}
+
+impl DatabaseConfig {
+    /// The defaults with another URL.
+    pub fn with_url(url: impl Into<String>) -> Self {
+        Self {
+            url: SecretString::from(url.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// Opens the pool. A SQLite file (and its folder) is created when missing.
+pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbErr> {
+    let url = prepare_url(config.url.expose_secret())?;
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(config.max_connections.max(1))
+        .min_connections(config.min_connections)
+        .connect_timeout(config.connect_timeout)
+        .acquire_timeout(config.acquire_timeout)
+        .sqlx_logging(false);
+    Database::connect(options).await
+}
+
+/// Opens the pool and, when configured, applies the pending migrations of `M`.
+pub async fn connect_and_migrate<M: MigratorTrait>(
+    config: &DatabaseConfig,
+) -> Result<DatabaseConnection, DbErr> {
+    let db = connect(config).await?;
+    if config.run_migrations {
+        M::up(&db, None).await?;
+    }
+    Ok(db)
+}
+
+/// A cheap query proving the database answers (readiness).
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.ping().await
+}
+
+fn prepare_url(url: &str) -> Result<String, DbErr> {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path != ":memory:"
+            && !path.is_empty()
+            && let Some(parent) = std::path::Path::new(path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|error| {
+                DbErr::Custom(format!("cannot create {}: {error}", parent.display()))
+            })?;
+        }
+        let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+        if !params.iter().any(|param| param.starts_with("mode=")) {
+            params.push("mode=rwc");
+        }
+        return Ok(format!("sqlite://{path}?{}", params.join("&")));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(url.to_owned());
+    }
+    Err(DbErr::Custom(
+        "database.url must start with postgres:// or sqlite://".to_owned(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_are_opened_read_write_create() {
+        assert_eq!(
+            prepare_url("sqlite://:memory:").expect("valid"),
+            "sqlite://:memory:?mode=rwc"
+        );
+        assert_eq!(
+            prepare_url("sqlite://:memory:?mode=ro").expect("valid"),
+            "sqlite://:memory:?mode=ro"
+        );
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        assert!(prepare_url("mysql://localhost/db").is_err());
+    }
+}
