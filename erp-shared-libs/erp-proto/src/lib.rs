@@ -15,6 +15,11 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 /// Generated code of the `erp.*` packages, one module per package and major version.
 #[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, missing_docs)]
+#[allow(
+    rustdoc::invalid_html_tags,
+    rustdoc::bare_urls,
+    rustdoc::broken_intra_doc_links
+)]
 pub mod erp {
     /// Shared value types and the access option.
     pub mod common {
@@ -62,6 +67,11 @@ pub mod erp {
 
 /// Generated code of our minimal `google.api` HTTP annotation.
 #[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, missing_docs)]
+#[allow(
+    rustdoc::invalid_html_tags,
+    rustdoc::bare_urls,
+    rustdoc::broken_intra_doc_links
+)]
 pub mod google {
     /// `google.api`
     pub mod api {

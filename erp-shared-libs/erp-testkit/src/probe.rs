@@ -21,6 +21,11 @@ use tonic::{Request, Response, Status, transport::Channel};
 
 /// The generated probe messages, client and server.
 #[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, missing_docs)]
+#[allow(
+    rustdoc::invalid_html_tags,
+    rustdoc::bare_urls,
+    rustdoc::broken_intra_doc_links
+)]
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/erp.testkit.v1.rs"));
 }

@@ -1,0 +1,247 @@
+//! erp-db's helpers against real databases: every test runs on a fresh PostgreSQL
+//! database and on a SQLite file, with the same body.
+
+mod widget;
+
+use erp_db::{DbError, PageTokens, PageWindow, keyset, scoped, time, update_versioned};
+use erp_kit::{auth::TenantId, error::invalid_argument};
+use erp_proto::erp::common::v1::PageRequest;
+use erp_testkit::TestDatabase;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use tonic::Code;
+use widget::{Migrator, Widget};
+
+/// Runs a test body on both backends: `<name>::postgres` and `<name>::sqlite`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn postgres() {
+                let database = erp_testkit::TestDatabase::postgres().await;
+                super::$name(super::connect(&database).await).await;
+            }
+
+            #[tokio::test]
+            async fn sqlite() {
+                let database = erp_testkit::TestDatabase::sqlite();
+                super::$name(super::connect(&database).await).await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    tenant_scoping_hides_other_tenants_rows,
+    a_stale_version_update_is_rejected,
+    keyset_pages_walk_every_row_once_in_order,
+    a_tampered_page_token_is_invalid_argument_on_the_token_field,
+    timestamps_round_trip_at_microsecond_precision,
+);
+
+async fn connect(database: &TestDatabase) -> DatabaseConnection {
+    erp_db::connect_and_migrate::<Migrator>(&database.config())
+        .await
+        .expect("connects and migrates")
+}
+
+async fn insert(db: &DatabaseConnection, tenant: &TenantId, id: &str, name: &str) -> widget::Model {
+    let model = widget::ActiveModel {
+        id: Set(id.to_owned()),
+        tenant_id: Set("ignored: stamped from the scope".to_owned()),
+        name: Set(name.to_owned()),
+        version: Set(1),
+        created_at: Set(time::now()),
+    };
+    scoped::<Widget>(tenant)
+        .stamp(model)
+        .insert(db)
+        .await
+        .expect("insert")
+}
+
+async fn tenant_scoping_hides_other_tenants_rows(db: DatabaseConnection) {
+    let (a, b) = (TenantId::new("tenant-a"), TenantId::new("tenant-b"));
+    insert(&db, &a, "a1", "alpha").await;
+    insert(&db, &b, "b1", "bravo").await;
+
+    let a_rows = scoped::<Widget>(&a).find().all(&db).await.expect("select");
+    assert_eq!(
+        a_rows.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
+        ["a1"]
+    );
+    assert_eq!(
+        a_rows[0].tenant_id, "tenant-a",
+        "the scope stamped the tenant"
+    );
+    assert!(
+        scoped::<Widget>(&a)
+            .find_by_id("b1")
+            .one(&db)
+            .await
+            .expect("select")
+            .is_none(),
+        "another tenant's row is invisible by id"
+    );
+    let deleted = scoped::<Widget>(&a)
+        .delete_many()
+        .filter(widget::Column::Id.eq("b1"))
+        .exec(&db)
+        .await
+        .expect("delete");
+    assert_eq!(
+        deleted.rows_affected, 0,
+        "another tenant's row cannot be deleted"
+    );
+    assert!(
+        Widget::find_by_id("b1")
+            .one(&db)
+            .await
+            .expect("select")
+            .is_some()
+    );
+}
+
+async fn a_stale_version_update_is_rejected(db: DatabaseConnection) {
+    let tenant = TenantId::new("tenant-v");
+    insert(&db, &tenant, "w1", "first").await;
+    let rename = |name: &str| widget::ActiveModel {
+        name: Set(name.to_owned()),
+        ..Default::default()
+    };
+
+    let version = update_versioned(&db, &tenant, "w1", 1, rename("second"))
+        .await
+        .expect("current version wins");
+    assert_eq!(version, 2);
+    let stale = update_versioned(&db, &tenant, "w1", 1, rename("third")).await;
+    assert!(
+        matches!(
+            stale,
+            Err(DbError::StaleVersion {
+                expected: 1,
+                current: 2
+            })
+        ),
+        "{stale:?}"
+    );
+    let stored = Widget::find_by_id("w1")
+        .one(&db)
+        .await
+        .expect("select")
+        .expect("row");
+    assert_eq!(
+        (stored.name.as_str(), stored.version),
+        ("second", 2),
+        "the stale write changed nothing"
+    );
+
+    let foreign = update_versioned(&db, &TenantId::new("other"), "w1", 2, rename("x")).await;
+    assert!(matches!(foreign, Err(DbError::NotFound)), "{foreign:?}");
+}
+
+async fn keyset_pages_walk_every_row_once_in_order(db: DatabaseConnection) {
+    let tenant = TenantId::new("tenant-p");
+    let names = [
+        "delta", "alpha", "echo", "charlie", "bravo", "alpha", "foxtrot",
+    ];
+    for (index, name) in names.iter().enumerate() {
+        insert(&db, &tenant, &format!("id-{index}"), name).await;
+    }
+    let tokens = PageTokens::new("test-secret");
+    let list = "widgets";
+    let mut seen = Vec::new();
+    let mut request = PageRequest {
+        page_size: 3,
+        page_token: String::new(),
+    };
+    loop {
+        let window: PageWindow<(String, String)> =
+            tokens.window(list, Some(&request)).expect("valid window");
+        let after = window
+            .after
+            .clone()
+            .map(|(name, id)| vec![name.into(), id.into()]);
+        let rows = keyset(
+            scoped::<Widget>(&tenant).find(),
+            &[widget::Column::Name, widget::Column::Id],
+            after,
+            window.fetch_limit(),
+        )
+        .all(&db)
+        .await
+        .expect("page");
+        let (page, response) =
+            tokens.finish(list, &window, rows, |w| (w.name.clone(), w.id.clone()));
+        assert!(page.len() <= 3);
+        seen.extend(page.into_iter().map(|w| (w.name, w.id)));
+        if response.next_page_token.is_empty() {
+            break;
+        }
+        request.page_token = response.next_page_token;
+    }
+    let mut expected: Vec<(String, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| ((*name).to_owned(), format!("id-{index}")))
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected, "every row once, ordered by (name, id)");
+}
+
+async fn a_tampered_page_token_is_invalid_argument_on_the_token_field(db: DatabaseConnection) {
+    let tenant = TenantId::new("tenant-t");
+    for index in 0..3 {
+        insert(&db, &tenant, &format!("t{index}"), "same").await;
+    }
+    let tokens = PageTokens::new("test-secret");
+    let window: PageWindow<(String, String)> = PageWindow {
+        size: 1,
+        after: None,
+    };
+    let rows = keyset(
+        scoped::<Widget>(&tenant).find(),
+        &[widget::Column::Name, widget::Column::Id],
+        None,
+        2,
+    )
+    .all(&db)
+    .await
+    .expect("page");
+    let (_, response) = tokens.finish("widgets", &window, rows, |w| (w.name.clone(), w.id.clone()));
+    let mut tampered = response.next_page_token.clone();
+    let flipped = if tampered.starts_with('e') { "f" } else { "e" };
+    tampered.replace_range(0..1, flipped);
+
+    let error = tokens
+        .window::<(String, String)>(
+            "widgets",
+            Some(&PageRequest {
+                page_size: 1,
+                page_token: tampered,
+            }),
+        )
+        .expect_err("tampered token refused");
+    let status = invalid_argument("ERP:TEST:INVALID_REQUEST", &error);
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        erp_kit::error::field_violations(&status)[0].0,
+        "page.page_token"
+    );
+}
+
+async fn timestamps_round_trip_at_microsecond_precision(db: DatabaseConnection) {
+    let tenant = TenantId::new("tenant-time");
+    let written = insert(&db, &tenant, "clock", "tick").await.created_at;
+    let read = Widget::find_by_id("clock")
+        .one(&db)
+        .await
+        .expect("select")
+        .expect("row")
+        .created_at;
+    assert_eq!(read, written);
+    assert_eq!(
+        written.timestamp_subsec_nanos() % 1_000,
+        0,
+        "microsecond precision"
+    );
+}
