@@ -4,9 +4,11 @@
 
 pub mod database;
 pub mod probe;
+pub mod spawn;
 pub mod tokens;
 
 pub use database::TestDatabase;
+pub use spawn::{SpawnedServer, spawn_server};
 pub use tokens::{TestKeys, TokenBuilder, forge};
 
 /// The PostgreSQL server tests create their databases on.

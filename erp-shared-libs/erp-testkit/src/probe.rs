@@ -3,20 +3,20 @@
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
     sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
 
 use erp_kit::{
-    GrpcServerBuilder, ServerError, ShutdownHandle,
+    GrpcServerBuilder, ServerError,
     auth::{TokenVerifier, auth_context},
     client::{ClientConfig, MeshChannel},
     config::ServerConfig,
     context,
 };
 use erp_proto::Contracts;
-use tokio::task::JoinHandle;
+
+use crate::spawn::{SpawnedServer, spawn_server};
 use tonic::{Request, Response, Status, transport::Channel};
 
 /// The generated probe messages, client and server.
@@ -164,14 +164,7 @@ impl ProbeService for Probe {
 }
 
 /// A probe server running in the background.
-pub struct ProbeServer {
-    /// The gRPC address.
-    pub addr: SocketAddr,
-    /// The admin HTTP address.
-    pub admin_addr: SocketAddr,
-    shutdown: ShutdownHandle,
-    task: JoinHandle<Result<(), ServerError>>,
-}
+pub type ProbeServer = SpawnedServer;
 
 /// Starts a probe on the kit's server stack (the listener is bound before this returns).
 /// Without a verifier only its public methods work.
@@ -189,41 +182,10 @@ pub async fn spawn_probe(
     if let Some(verifier) = verifier {
         builder = builder.with_verifier(verifier);
     }
-    let server = builder.bind().await?;
-    let addr = server.local_addr();
-    let admin_addr = server.admin_addr();
-    let shutdown = server.shutdown_handle();
-    let task = tokio::spawn(server.run());
-    Ok(ProbeServer {
-        addr,
-        admin_addr,
-        shutdown,
-        task,
-    })
+    Ok(spawn_server(builder.bind().await?))
 }
 
-impl ProbeServer {
-    /// `http://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// A plain tonic client (no propagation), connected now.
-    pub async fn client(&self) -> ProbeServiceClient<Channel> {
-        ProbeServiceClient::connect(self.url())
-            .await
-            .unwrap_or_else(|error| panic!("connecting to the probe at {}: {error}", self.url()))
-    }
-
-    /// Starts the graceful drain.
-    pub fn shutdown(&self) {
-        self.shutdown.shutdown();
-    }
-
-    /// Waits until the server stopped, returning how `run` ended.
-    pub async fn stopped(self) -> Result<(), ServerError> {
-        self.task
-            .await
-            .unwrap_or_else(|error| panic!("the probe server task panicked: {error}"))
-    }
+/// A plain probe client (no propagation), connected now.
+pub async fn probe_client(server: &SpawnedServer) -> ProbeServiceClient<Channel> {
+    ProbeServiceClient::new(server.channel().await)
 }

@@ -21,12 +21,13 @@ use prost::Message;
 use tonic::Code;
 
 use crate::helpers::{bearer, probe_with, server_config};
+use erp_testkit::probe::probe_client;
 
 #[tokio::test]
 async fn public_methods_answer_without_a_token() {
     let keys = TestKeys::generate();
     let probe = probe_with(&keys, server_config()).await;
-    let response = probe.client().await.ping(PingRequest {}).await;
+    let response = probe_client(&probe).await.ping(PingRequest {}).await;
     assert!(response.is_ok(), "{response:?}");
 }
 
@@ -34,8 +35,7 @@ async fn public_methods_answer_without_a_token() {
 async fn a_protected_method_without_a_token_is_unauthenticated() {
     let keys = TestKeys::generate();
     let probe = probe_with(&keys, server_config()).await;
-    let status = probe
-        .client()
+    let status = probe_client(&probe)
         .await
         .who_am_i(WhoAmIRequest {})
         .await
@@ -53,8 +53,7 @@ async fn a_valid_token_reaches_the_handler_as_its_auth_context() {
         .tenant("tenant-a")
         .user("user-1")
         .permissions(["x.y.z"]);
-    let who = probe
-        .client()
+    let who = probe_client(&probe)
         .await
         .who_am_i(bearer(WhoAmIRequest {}, &token.sign()))
         .await
@@ -70,8 +69,7 @@ async fn a_token_without_the_methods_permission_is_denied() {
     let keys = TestKeys::generate();
     let probe = probe_with(&keys, server_config()).await;
     let token = keys.token().permissions(["hrm.employee.read"]).sign();
-    let status = probe
-        .client()
+    let status = probe_client(&probe)
         .await
         .read_payroll(bearer(ReadPayrollRequest {}, &token))
         .await
@@ -89,8 +87,7 @@ async fn a_method_of_a_module_outside_the_plan_is_denied() {
         .permissions(["hrm.payroll.read"])
         .modules(["crm"])
         .sign();
-    let status = probe
-        .client()
+    let status = probe_client(&probe)
         .await
         .read_payroll(bearer(ReadPayrollRequest {}, &token))
         .await
@@ -109,8 +106,7 @@ async fn the_permission_and_module_together_are_allowed() {
         .permissions(["hrm.payroll.read"])
         .modules(["hrm"])
         .sign();
-    let answer = probe
-        .client()
+    let answer = probe_client(&probe)
         .await
         .read_payroll(bearer(ReadPayrollRequest {}, &token))
         .await
@@ -147,7 +143,7 @@ async fn every_kind_of_bad_token_is_unauthenticated() {
         ("unknown kid", strangers.token().sign()),
         ("not a JWT", "not-a-jwt".to_owned()),
     ];
-    let mut client = probe.client().await;
+    let mut client = probe_client(&probe).await;
     for (case, token) in cases {
         let status = client
             .who_am_i(bearer(WhoAmIRequest {}, &token))
@@ -187,7 +183,7 @@ async fn a_key_published_after_start_is_fetched_on_its_unknown_kid() {
     let probe = erp_testkit::probe::spawn_probe(server_config(), Some(verifier))
         .await
         .expect("starts");
-    let mut client = probe.client().await;
+    let mut client = probe_client(&probe).await;
     client
         .who_am_i(bearer(WhoAmIRequest {}, &first.token().sign()))
         .await

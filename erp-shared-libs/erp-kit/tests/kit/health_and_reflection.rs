@@ -5,6 +5,7 @@ use tonic_health::pb::{
 use tonic_reflection::pb::{v1, v1alpha};
 
 use crate::helpers::{http_get, probe_with, server_config};
+use erp_testkit::probe::probe_client;
 
 const PROBE: &str = "erp.testkit.v1.ProbeService";
 
@@ -105,8 +106,7 @@ async fn reflection_v1alpha_answers_for_older_tools() {
 async fn the_admin_port_serves_metrics_liveness_and_readiness() {
     let keys = TestKeys::generate();
     let probe = probe_with(&keys, server_config()).await;
-    probe
-        .client()
+    probe_client(&probe)
         .await
         .ping(PingRequest {})
         .await

@@ -12,6 +12,7 @@ use erp_testkit::{
 use tonic::{Code, Request};
 
 use crate::helpers::{eventually, probe_with, server_config};
+use erp_testkit::probe::probe_client;
 
 #[tokio::test]
 async fn a_deadline_shorter_than_the_handler_is_deadline_exceeded() {
@@ -19,8 +20,7 @@ async fn a_deadline_shorter_than_the_handler_is_deadline_exceeded() {
     let probe = probe_with(&keys, server_config()).await;
     let mut request = Request::new(SleepRequest { millis: 5_000 });
     request.set_timeout(Duration::from_millis(100));
-    let status = probe
-        .client()
+    let status = probe_client(&probe)
         .await
         .sleep(request)
         .await
@@ -41,8 +41,7 @@ async fn the_servers_request_timeout_caps_calls_without_a_deadline() {
         ..server_config()
     };
     let probe = probe_with(&keys, config).await;
-    let status = probe
-        .client()
+    let status = probe_client(&probe)
         .await
         .sleep(SleepRequest { millis: 5_000 })
         .await
@@ -58,11 +57,11 @@ async fn calls_over_the_concurrency_limit_are_shed_with_resource_exhausted() {
         ..server_config()
     };
     let probe = probe_with(&keys, config).await;
-    let mut sleeper_client = probe.client().await;
+    let mut sleeper_client = probe_client(&probe).await;
     let sleeper =
         tokio::spawn(async move { sleeper_client.sleep(SleepRequest { millis: 3_000 }).await });
 
-    let mut client = probe.client().await;
+    let mut client = probe_client(&probe).await;
     let shed = eventually(Duration::from_secs(2), || {
         let mut client = client.clone();
         async move { client.ping(PingRequest {}).await.err() }
@@ -90,7 +89,7 @@ async fn an_oversize_message_is_rejected_and_a_small_one_passes() {
         ..server_config()
     };
     let probe = probe_with(&keys, config).await;
-    let mut client = probe.client().await;
+    let mut client = probe_client(&probe).await;
     let small = client
         .echo(EchoRequest {
             payload: vec![7; 512],

@@ -18,6 +18,7 @@ use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::helpers::{bearer, probe_with, server_config};
+use erp_testkit::probe::probe_client;
 
 #[tokio::test]
 async fn token_request_id_and_deadline_travel_one_hop() {
@@ -36,8 +37,7 @@ async fn token_request_id_and_deadline_travel_one_hop() {
     request
         .metadata_mut()
         .insert("x-request-id", "req-42".parse().expect("value"));
-    let relayed = upstream
-        .client()
+    let relayed = probe_client(&upstream)
         .await
         .relay(request)
         .await

@@ -10,6 +10,7 @@ use tonic_health::pb::{
 };
 
 use crate::helpers::{eventually, http_get, probe_with, server_config};
+use erp_testkit::probe::probe_client;
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_calls_then_stops_listening() {
@@ -19,11 +20,11 @@ async fn graceful_shutdown_finishes_in_flight_calls_then_stops_listening() {
         ..server_config()
     };
     let probe = probe_with(&keys, config).await;
-    let mut sleeper_client = probe.client().await;
+    let mut sleeper_client = probe_client(&probe).await;
     let in_flight =
         tokio::spawn(async move { sleeper_client.sleep(SleepRequest { millis: 800 }).await });
     // The limit of one makes "the sleep is in flight" observable: pings get shed.
-    let mut client = probe.client().await;
+    let mut client = probe_client(&probe).await;
     eventually(Duration::from_secs(2), || {
         let mut client = client.clone();
         async move { client.ping(PingRequest {}).await.err() }
