@@ -34,10 +34,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         compiler.encode_file_descriptor_set(),
     )?;
 
+    // Type names (`prost::Name`) let the event outbox find a payload's topic by its type.
+    let mut prost_config = tonic_prost_build::Config::new();
+    prost_config.enable_type_names();
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_fds(compiler.file_descriptor_set())?;
+        .compile_fds_with_config(compiler.file_descriptor_set(), prost_config)?;
     Ok(())
 }
 

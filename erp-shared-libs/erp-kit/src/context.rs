@@ -14,6 +14,8 @@ pub struct RequestContext {
     pub deadline: Option<Instant>,
     /// The caller's bearer token, forwarded on calls to other services.
     pub bearer_token: Option<SecretString>,
+    /// The caller's user id (the actor of events the call causes).
+    pub user_id: Option<String>,
 }
 
 tokio::task_local! {

@@ -1,14 +1,51 @@
-//! RPC metrics in Prometheus text format, served on the admin port: calls by method and
-//! status code, errors by method and code, and a latency histogram per method.
+//! Metrics in Prometheus/OpenMetrics text, served on the admin port. One
+//! [`MetricsRegistry`] per process: the server registers its RPC metrics (calls by method
+//! and status code, errors by method and code, a latency histogram per method) and other
+//! components (the event outbox and consumers) register theirs next to them.
 
-use std::{fmt::Write as _, time::Duration};
+use std::{
+    fmt::Write as _,
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
 
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, histogram::Histogram},
-    registry::Registry,
+    registry::{Metric, Registry},
 };
 use tonic::Code;
+
+/// The metrics of one process, rendered together on `/metrics`.
+#[derive(Debug, Default)]
+pub struct MetricsRegistry {
+    registry: Mutex<Registry>,
+}
+
+impl MetricsRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a metric; `name` gets the usual suffixes (`_total` for counters).
+    pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
+        self.registry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .register(name, help, metric);
+    }
+
+    /// The text exposition of every registered metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+        if encode(&mut text, &registry).is_err() {
+            let _ = writeln!(text, "# encoding failed");
+        }
+        text
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -24,22 +61,14 @@ struct MethodLabels {
 /// The RPC metrics of one server.
 #[derive(Debug)]
 pub struct RpcMetrics {
-    registry: Registry,
     calls: Family<CallLabels, Counter>,
     errors: Family<CallLabels, Counter>,
     latency: Family<MethodLabels, Histogram>,
 }
 
-impl Default for RpcMetrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl RpcMetrics {
-    /// Empty metrics, registered under `grpc_server_*`.
-    pub fn new() -> Self {
-        let mut registry = Registry::default();
+    /// Empty metrics, registered in `registry` under `grpc_server_*`.
+    pub fn new(registry: &MetricsRegistry) -> Self {
         let calls = Family::<CallLabels, Counter>::default();
         let errors = Family::<CallLabels, Counter>::default();
         let latency = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
@@ -64,7 +93,6 @@ impl RpcMetrics {
             latency.clone(),
         );
         Self {
-            registry,
             calls,
             errors,
             latency,
@@ -86,14 +114,5 @@ impl RpcMetrics {
                 method: method.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
-    }
-
-    /// The Prometheus text exposition of every metric.
-    pub fn render(&self) -> String {
-        let mut text = String::new();
-        if encode(&mut text, &self.registry).is_err() {
-            let _ = writeln!(text, "# encoding failed");
-        }
-        text
     }
 }

@@ -1,11 +1,14 @@
 //! Test support for ERP mesh services (a dev-dependency only): a fresh PostgreSQL
 //! database per test or a temporary SQLite file, a test signing key with a token builder
-//! (and forged tokens for negative tests), and the probe service the kit tests itself with.
+//! (and forged tokens for negative tests), Kafka-protocol brokers (mock cluster and tansu),
+//! bounded waiting, and the probe service the kit tests itself with.
 
+pub mod broker;
 pub mod database;
 pub mod probe;
 pub mod spawn;
 pub mod tokens;
+pub mod wait;
 
 pub use database::TestDatabase;
 pub use spawn::{SpawnedServer, spawn_server};

@@ -9,11 +9,11 @@ use std::sync::{
 
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 
-use crate::metrics::RpcMetrics;
+use crate::metrics::MetricsRegistry;
 
 #[derive(Clone)]
 pub(crate) struct AdminState {
-    pub(crate) metrics: Arc<RpcMetrics>,
+    pub(crate) metrics: Arc<MetricsRegistry>,
     pub(crate) ready: Arc<AtomicBool>,
 }
 

@@ -178,6 +178,7 @@ where
             request_id: request_id.to_owned(),
             deadline: Some(deadline),
             bearer_token: caller.as_ref().map(|caller| caller.bearer_token.clone()),
+            user_id: caller.as_ref().map(|caller| caller.user_id.clone()),
         };
         if let Some(caller) = caller {
             request.extensions_mut().insert(caller);

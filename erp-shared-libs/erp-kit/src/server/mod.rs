@@ -37,7 +37,7 @@ use crate::{
     access::{AccessGuard, AccessSetupError},
     auth::TokenVerifier,
     config::ServerConfig,
-    metrics::RpcMetrics,
+    metrics::{MetricsRegistry, RpcMetrics},
 };
 
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
@@ -77,6 +77,7 @@ pub struct GrpcServerBuilder {
     verifier: Option<Arc<TokenVerifier>>,
     routes: RoutesBuilder,
     services: Vec<&'static str>,
+    metrics: Arc<MetricsRegistry>,
 }
 
 impl GrpcServerBuilder {
@@ -89,7 +90,15 @@ impl GrpcServerBuilder {
             verifier: None,
             routes: RoutesBuilder::default(),
             services: Vec::new(),
+            metrics: Arc::new(MetricsRegistry::new()),
         }
+    }
+
+    /// Serves `registry` on `/metrics`, with the RPC metrics added to it (share one
+    /// registry with the event outbox and consumers of the same process).
+    pub fn with_metrics(mut self, registry: Arc<MetricsRegistry>) -> Self {
+        self.metrics = registry;
+        self
     }
 
     /// Serves services of other contracts (tests use a probe service of their own).
@@ -211,7 +220,8 @@ impl GrpcServerBuilder {
             local_addr,
             admin_addr,
             health_reporter,
-            metrics: Arc::new(RpcMetrics::new()),
+            rpc_metrics: Arc::new(RpcMetrics::new(&self.metrics)),
+            metrics: self.metrics,
             ready: Arc::new(AtomicBool::new(true)),
             shutdown: CancellationToken::new(),
         })
@@ -240,7 +250,8 @@ pub struct GrpcServer {
     local_addr: SocketAddr,
     admin_addr: SocketAddr,
     health_reporter: HealthReporter,
-    metrics: Arc<RpcMetrics>,
+    rpc_metrics: Arc<RpcMetrics>,
+    metrics: Arc<MetricsRegistry>,
     ready: Arc<AtomicBool>,
     shutdown: CancellationToken,
 }
@@ -273,7 +284,7 @@ impl GrpcServer {
             guard: self.guard,
             limiter: Arc::new(Semaphore::new(self.config.max_concurrent_requests.max(1))),
             request_timeout: self.config.request_timeout,
-            metrics: self.metrics.clone(),
+            metrics: self.rpc_metrics.clone(),
         });
 
         let admin_stop = CancellationToken::new();
