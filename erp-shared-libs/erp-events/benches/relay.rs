@@ -49,13 +49,20 @@ async fn main() {
         println!(
             "{tier:>12}: relay throughput {throughput:>8.0} events/s ({THROUGHPUT_EVENTS} events)"
         );
-        let (p50, p99, max) = end_to_end_latency(&broker).await;
+        let (p50, p99, max) = end_to_end_latency(&start_broker(tier).await).await;
         println!(
             "{tier:>12}: end-to-end latency at {LATENCY_RATE_PER_SECOND} events/s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             ms(p50),
             ms(p99),
             ms(max)
         );
+    }
+}
+
+async fn start_broker(tier: &str) -> TestBroker {
+    match tier {
+        "tansu" => TestBroker::tansu().await,
+        _ => TestBroker::mock(),
     }
 }
 

@@ -51,7 +51,10 @@ impl KafkaConfig {
 
     pub(crate) fn client(&self) -> ClientConfig {
         let mut client = ClientConfig::new();
-        client.set("bootstrap.servers", &self.bootstrap);
+        client
+            .set("bootstrap.servers", &self.bootstrap)
+            // Nagle's algorithm delays small requests (acks, fetches) for no gain here.
+            .set("socket.nagle.disable", "true");
         self.with_properties(client)
     }
 
@@ -86,6 +89,8 @@ impl KafkaConfig {
             .set("session.timeout.ms", millis(self.session_timeout))
             .set("heartbeat.interval.ms", millis(self.session_timeout / 4))
             .set("fetch.wait.max.ms", millis(self.fetch_wait_max))
+            // An empty or failed fetch is retried after this, not librdkafka's 500 ms.
+            .set("fetch.error.backoff.ms", millis(self.fetch_wait_max))
             .set("isolation.level", "read_committed");
         self.with_properties(client)
     }
