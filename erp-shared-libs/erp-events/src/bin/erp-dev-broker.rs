@@ -12,9 +12,10 @@ use clap::Parser;
 use erp_events::TopicCatalog;
 use rdkafka::mocking::MockCluster;
 
-/// Runs a Kafka-protocol mock cluster for local development.
+/// Runs a Kafka-protocol mock cluster (librdkafka's) with every topic of the mesh, for
+/// local development. Prints `bootstrap.servers=…` and runs until Ctrl-C or SIGTERM.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Args {
     /// The topic table; the repository's own when omitted.
     #[arg(long)]
