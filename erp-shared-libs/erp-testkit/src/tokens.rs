@@ -74,6 +74,7 @@ impl TestKeys {
                 roles: Vec::new(),
                 perms: Vec::new(),
                 mods: vec!["hrm".to_owned(), "crm".to_owned(), "finance".to_owned()],
+                sid: None,
             },
         }
     }

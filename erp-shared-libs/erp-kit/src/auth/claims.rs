@@ -31,6 +31,9 @@ pub struct Claims {
     /// Modules the tenant's plan enables: `hrm`, `crm`, `finance`.
     #[serde(default)]
     pub mods: Vec<String>,
+    /// The session (refresh-token family) the token was issued for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// The claim value naming a module in `mods`; `None` for core methods (always enabled).

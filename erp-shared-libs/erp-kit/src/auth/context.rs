@@ -45,6 +45,8 @@ pub struct AuthContext {
     pub modules: BTreeSet<String>,
     /// The token id.
     pub token_id: String,
+    /// The session the token belongs to (absent for operator tokens).
+    pub session_id: Option<String>,
     /// The raw bearer token, forwarded on calls to other services.
     pub bearer_token: SecretString,
 }
@@ -59,6 +61,7 @@ impl AuthContext {
             permissions: claims.perms.into_iter().collect(),
             modules: claims.mods.into_iter().collect(),
             token_id: claims.jti,
+            session_id: claims.sid,
             bearer_token,
         }
     }

@@ -128,6 +128,12 @@ impl JwksCache {
         }
     }
 
+    /// Forgets the rate limit, so the next unknown kid fetches at once (the issuer calls
+    /// this right after rotating its own key).
+    pub async fn invalidate(&self) {
+        *self.last_refresh.lock().await = None;
+    }
+
     fn cached(&self, kid: &str) -> Option<DecodingKey> {
         self.keys
             .read()

@@ -67,6 +67,11 @@ impl TokenVerifier {
         }
     }
 
+    /// Lets the next unknown kid refresh the keys at once (after a rotation).
+    pub async fn invalidate_keys(&self) {
+        self.keys.invalidate().await;
+    }
+
     /// The claims of a valid token.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;

@@ -1,0 +1,292 @@
+//! Login, refresh rotation, logout and token validation.
+
+use chrono::{DateTime, Utc};
+use erp_kit::auth::{Claims, TenantId};
+use sea_orm::TransactionTrait;
+use secrecy::SecretString;
+
+use super::Auth;
+use crate::{
+    domain::{
+        lockout::AttemptKey,
+        password::Verification,
+        role::effective_permissions,
+        session::{RefreshDecision, RefreshTokenState, decide, hash_refresh_token},
+        user::Email,
+    },
+    error::{Error, Result},
+    store::{self, tenants::TenantRecord, users::UserRecord},
+};
+
+const INVALID_CREDENTIALS: &str = "the tenant, email or password is not valid";
+const INVALID_REFRESH_TOKEN: &str = "the refresh token is not valid";
+
+/// A login as presented.
+#[derive(Debug)]
+pub struct LoginAttempt {
+    /// The tenant's slug.
+    pub tenant_slug: String,
+    /// The email as typed.
+    pub email: String,
+    /// The password.
+    pub password: SecretString,
+    /// The caller's address, for per-source lockout.
+    pub source: Option<String>,
+}
+
+/// The tokens of a session.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    /// The access token.
+    pub access_token: String,
+    /// When it expires.
+    pub access_expires_at: DateTime<Utc>,
+    /// The refresh token (only ever here, in clear).
+    pub refresh_token: SecretString,
+    /// When it expires.
+    pub refresh_expires_at: DateTime<Utc>,
+    /// The user.
+    pub user: UserRecord,
+}
+
+/// What ValidateToken answers.
+#[derive(Debug)]
+pub enum TokenValidity {
+    /// Valid, with its claims.
+    Valid(Box<Claims>),
+    /// Invalid, and why.
+    Invalid(String),
+}
+
+impl Auth {
+    /// Logs in. Unknown tenant, unknown email and wrong password look the same and take
+    /// the same time; repeated failures lock the account and the source for a while.
+    pub async fn login(&self, attempt: LoginAttempt) -> Result<IssuedTokens> {
+        let policy = self.settings.lockout;
+        let slug = attempt.tenant_slug.trim().to_ascii_lowercase();
+        let email_key = attempt.email.trim().to_lowercase();
+        let account_key = format!("account:{slug}:{email_key}");
+        let source_key = attempt
+            .source
+            .as_ref()
+            .map(|source| format!("source:{source}"));
+        let now = Utc::now();
+        if policy.is_locked(
+            store::attempts::load(&self.db, &account_key)
+                .await?
+                .as_ref(),
+            now,
+        ) {
+            return Err(Error::LockedOut);
+        }
+        if let Some(key) = &source_key
+            && policy.is_locked(store::attempts::load(&self.db, key).await?.as_ref(), now)
+        {
+            return Err(Error::LockedOut);
+        }
+
+        let tenant = store::tenants::find_by_slug(&self.db, &slug).await?;
+        let user = match (&tenant, Email::parse(&email_key)) {
+            (Some(tenant), Ok(email)) => {
+                store::users::find_by_email(&self.db, &tenant.id(), &email).await?
+            }
+            _ => None,
+        };
+        let hasher = self.hasher.clone();
+        let password = attempt.password.clone();
+        let stored = user.as_ref().map(|user| user.row.password_hash.clone());
+        let verification = tokio::task::spawn_blocking(move || match stored {
+            Some(stored) => hasher.verify(&password, &stored),
+            None => {
+                hasher.verify_decoy(&password);
+                Verification::Mismatch
+            }
+        })
+        .await
+        .map_err(|error| Error::Unexpected(error.into()))?;
+
+        let (Some(tenant), Some(user), true) =
+            (tenant, user, verification != Verification::Mismatch)
+        else {
+            store::attempts::record_failure(
+                &self.db,
+                &policy,
+                AttemptKey::Account,
+                &account_key,
+                now,
+            )
+            .await?;
+            if let Some(key) = &source_key {
+                store::attempts::record_failure(&self.db, &policy, AttemptKey::Source, key, now)
+                    .await?;
+            }
+            return Err(Error::Unauthenticated(INVALID_CREDENTIALS));
+        };
+        if !user.is_active() || !tenant.is_active() {
+            return Err(Error::Unauthenticated(INVALID_CREDENTIALS));
+        }
+        store::attempts::clear(&self.db, &account_key).await?;
+        let tenant_id = tenant.id();
+        if verification == Verification::MatchNeedsRehash {
+            let hash = self.hash_password(attempt.password).await?;
+            store::users::set_password_hash(&self.db, &tenant_id, &user.row.id, hash).await?;
+        }
+        let txn = self.db.begin().await?;
+        store::users::touch_login(&txn, &tenant_id, &user.row.id).await?;
+        let (session_id, refresh, refresh_expires_at) = store::sessions::start(
+            &txn,
+            &tenant_id,
+            &user.row.id,
+            super::ttl(self.settings.refresh_token_ttl),
+        )
+        .await?;
+        txn.commit().await?;
+        let (access_token, access_expires_at) =
+            self.access_token(&tenant, &user, &session_id).await?;
+        Ok(IssuedTokens {
+            access_token,
+            access_expires_at,
+            refresh_token: refresh.value,
+            refresh_expires_at,
+            user,
+        })
+    }
+
+    /// Rotates a refresh token. A token that was already rotated revokes its session.
+    pub async fn refresh(&self, presented: &str) -> Result<IssuedTokens> {
+        let hash = hash_refresh_token(presented);
+        let Some(found) = store::sessions::find_presented(&self.db, &hash).await? else {
+            return Err(Error::Unauthenticated(INVALID_REFRESH_TOKEN));
+        };
+        let tenant_id = TenantId::new(found.token.tenant_id.clone());
+        let decision = decide(
+            RefreshTokenState::from_name(&found.token.state),
+            found.session.revoked_at.is_some(),
+            found.token.expires_at,
+            Utc::now(),
+        );
+        match decision {
+            RefreshDecision::Refuse => Err(Error::Unauthenticated(INVALID_REFRESH_TOKEN)),
+            RefreshDecision::RevokeFamily => {
+                store::sessions::revoke(
+                    &self.db,
+                    &tenant_id,
+                    &found.session.id,
+                    "refresh token reused",
+                )
+                .await?;
+                tracing::warn!(session = %found.session.id, user = %found.session.user_id, "a rotated refresh token was reused; session revoked");
+                Err(Error::Unauthenticated(
+                    "the refresh token was already used; the session is revoked",
+                ))
+            }
+            RefreshDecision::Rotate => {
+                let tenant = store::tenants::get(&self.db, &tenant_id).await?;
+                let user = store::users::get(&self.db, &tenant_id, &found.session.user_id).await?;
+                let txn = self.db.begin().await?;
+                if !store::sessions::mark_rotated(&txn, &tenant_id, &hash).await? {
+                    drop(txn);
+                    store::sessions::revoke(
+                        &self.db,
+                        &tenant_id,
+                        &found.session.id,
+                        "refresh token reused",
+                    )
+                    .await?;
+                    return Err(Error::Unauthenticated(
+                        "the refresh token was already used; the session is revoked",
+                    ));
+                }
+                if !user.is_active() || !tenant.is_active() {
+                    store::sessions::revoke(
+                        &txn,
+                        &tenant_id,
+                        &found.session.id,
+                        "user or tenant disabled",
+                    )
+                    .await?;
+                    txn.commit().await?;
+                    return Err(Error::Unauthenticated(INVALID_REFRESH_TOKEN));
+                }
+                let (refresh, refresh_expires_at) = store::sessions::issue_token(
+                    &txn,
+                    &tenant_id,
+                    &found.session.id,
+                    &user.row.id,
+                    super::ttl(self.settings.refresh_token_ttl),
+                )
+                .await?;
+                txn.commit().await?;
+                let (access_token, access_expires_at) =
+                    self.access_token(&tenant, &user, &found.session.id).await?;
+                Ok(IssuedTokens {
+                    access_token,
+                    access_expires_at,
+                    refresh_token: refresh.value,
+                    refresh_expires_at,
+                    user,
+                })
+            }
+        }
+    }
+
+    /// Ends the session of a refresh token; unknown tokens are ignored (no oracle).
+    pub async fn logout(&self, presented: &str) -> Result<()> {
+        if let Some(found) =
+            store::sessions::find_presented(&self.db, &hash_refresh_token(presented)).await?
+        {
+            let tenant = TenantId::new(found.token.tenant_id);
+            store::sessions::revoke(&self.db, &tenant, &found.session.id, "logout").await?;
+        }
+        Ok(())
+    }
+
+    /// Checks an access token, including whether its session was revoked since.
+    pub async fn validate_token(&self, token: &str) -> Result<TokenValidity> {
+        let claims = match self.verifier.verify(token).await {
+            Ok(claims) => claims,
+            Err(error) => return Ok(TokenValidity::Invalid(error.to_string())),
+        };
+        if let Some(session) = &claims.sid
+            && store::sessions::is_revoked(&self.db, &TenantId::new(claims.tid.clone()), session)
+                .await?
+        {
+            return Ok(TokenValidity::Invalid("the session was revoked".to_owned()));
+        }
+        Ok(TokenValidity::Valid(Box::new(claims)))
+    }
+
+    /// An access token for `user` of `tenant` in session `session_id`, with the
+    /// permissions its roles grant now and the modules the plan enables.
+    async fn access_token(
+        &self,
+        tenant: &TenantRecord,
+        user: &UserRecord,
+        session_id: &str,
+    ) -> Result<(String, DateTime<Utc>)> {
+        let custom = store::roles::permission_map(&self.db, &tenant.id()).await?;
+        let permissions = effective_permissions(&user.roles, &custom, &self.known_permissions);
+        let now = Utc::now();
+        let expires_at = now + super::ttl(self.settings.access_token_ttl);
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            sub: user.row.id.clone(),
+            tid: tenant.row.id.clone(),
+            exp: expires_at.timestamp(),
+            nbf: now.timestamp(),
+            iat: now.timestamp(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            roles: user.roles.clone(),
+            perms: permissions.into_iter().collect(),
+            mods: tenant
+                .plan
+                .modules
+                .iter()
+                .map(|module| module.as_str().to_owned())
+                .collect(),
+            sid: Some(session_id.to_owned()),
+        };
+        Ok((self.keyring.sign(&claims).await?, expires_at))
+    }
+}
