@@ -20,7 +20,9 @@ use erp_proto::erp::{
 use erp_testkit::TestDatabase;
 use tokio::sync::Semaphore;
 use tonic::{Request, transport::Channel};
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 const SECRET: &str = "bench-bootstrap-secret";
 const PASSWORD: &str = "Bench-password-2026";
@@ -35,12 +37,21 @@ async fn main() {
     println!("erp-auth-service benchmark (release build, PostgreSQL, 2 cores)");
 
     let (first, first_start) = start(&database).await;
-    println!("start to SERVING, fresh database (migrations): {:>6.0} ms", ms(first_start));
+    println!(
+        "start to SERVING, fresh database (migrations): {:>6.0} ms",
+        ms(first_start)
+    );
     stop(first);
     let (process, start_time) = start(&database).await;
-    println!("start to SERVING, migrated database:           {:>6.0} ms", ms(start_time));
+    println!(
+        "start to SERVING, migrated database:           {:>6.0} ms",
+        ms(start_time)
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    println!("idle RSS:                                      {:>6.1} MiB", rss_mib(process.0.id()));
+    println!(
+        "idle RSS:                                      {:>6.1} MiB",
+        rss_mib(process.0.id())
+    );
 
     let channel = Channel::from_shared(format!("http://127.0.0.1:{}", process.1))
         .expect("url")
@@ -49,7 +60,9 @@ async fn main() {
         .expect("connects");
     let mut client = AuthServiceClient::new(channel.clone());
     let operator = client
-        .issue_operator_token(IssueOperatorTokenRequest { bootstrap_secret: SECRET.to_owned() })
+        .issue_operator_token(IssueOperatorTokenRequest {
+            bootstrap_secret: SECRET.to_owned(),
+        })
         .await
         .expect("operator")
         .into_inner()
@@ -57,12 +70,19 @@ async fn main() {
     let mut create = Request::new(CreateTenantRequest {
         slug: "bench".to_owned(),
         display_name: "Bench".to_owned(),
-        plan: Some(Plan { name: "bench".to_owned(), enabled_modules: vec![Module::Hrm as i32], max_users: 0 }),
+        plan: Some(Plan {
+            name: "bench".to_owned(),
+            enabled_modules: vec![Module::Hrm as i32],
+            max_users: 0,
+        }),
         admin_email: "admin@bench.example.com".to_owned(),
         admin_password: PASSWORD.to_owned(),
         admin_display_name: String::new(),
     });
-    create.metadata_mut().insert("authorization", format!("Bearer {operator}").parse().expect("header"));
+    create.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {operator}").parse().expect("header"),
+    );
     client.create_tenant(create).await.expect("tenant");
 
     let login = || {
@@ -90,7 +110,16 @@ async fn main() {
         let mut client = client.clone();
         let token = token.clone();
         async move {
-            assert!(client.validate_token(ValidateTokenRequest { access_token: token }).await.expect("validate").into_inner().valid);
+            assert!(
+                client
+                    .validate_token(ValidateTokenRequest {
+                        access_token: token
+                    })
+                    .await
+                    .expect("validate")
+                    .into_inner()
+                    .valid
+            );
         }
     };
     let (rate, p50, p99) = measure(VALIDATIONS, VALIDATION_CONCURRENCY, validate).await;
@@ -118,23 +147,34 @@ async fn start(database: &TestDatabase) -> (Running, Duration) {
         .spawn()
         .expect("the release binary starts");
     loop {
-        if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{port}")).expect("url").connect().await {
+        if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("url")
+            .connect()
+            .await
+        {
             let status = HealthClient::new(channel)
-                .check(HealthCheckRequest { service: String::new() })
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
                 .await
                 .map(|response| response.into_inner().status());
             if status.ok() == Some(ServingStatus::Serving) {
                 break;
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "the service did not become SERVING");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the service did not become SERVING"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     (Running(child, port), started.elapsed())
 }
 
 fn stop(mut running: Running) {
-    let _ = Command::new("kill").args(["-TERM", &running.0.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &running.0.id().to_string()])
+        .status();
     let _ = running.0.wait();
 }
 
