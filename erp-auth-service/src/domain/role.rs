@@ -53,10 +53,10 @@ pub const BUILT_IN_ROLES: &[BuiltInRole] = &[
     },
     BuiltInRole {
         name: "hr_manager",
-        description: "Runs HR: departments, employees, leave policy and approvals, attendance",
+        description: "Runs HR: departments, employees and their logins, leave policy and approvals, attendance",
         grants: Grants::Listed {
             prefixes: &["hrm."],
-            exact: &["auth.user.read", "auth.role.read"],
+            exact: &["auth.user.read", "auth.user.write", "auth.role.read"],
         },
     },
     BuiltInRole {

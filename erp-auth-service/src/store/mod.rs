@@ -10,20 +10,7 @@ pub mod sessions;
 pub mod tenants;
 pub mod users;
 
-use sea_orm::{DbErr, RuntimeErr};
-
-/// Whether `error` is a unique-constraint violation (PostgreSQL 23505, SQLite 2067/1555).
-pub(crate) fn is_unique_violation(error: &DbErr) -> bool {
-    let text = match error {
-        DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
-            error.to_string()
-        }
-        other => other.to_string(),
-    };
-    text.contains("23505")
-        || text.contains("duplicate key")
-        || text.contains("UNIQUE constraint failed")
-}
+pub(crate) use erp_db::is_unique_violation;
 
 pub(crate) fn split_list(stored: &str) -> Vec<String> {
     stored

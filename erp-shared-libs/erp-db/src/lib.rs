@@ -12,6 +12,20 @@ pub mod version;
 
 pub use connect::{DatabaseConfig, connect, connect_and_migrate, ping};
 pub use error::DbError;
-pub use page::{PageTokens, PageWindow, keyset};
+pub use page::{Direction, PageTokens, PageWindow, keyset, keyset_in};
 pub use scope::{TenantOwned, scoped};
 pub use version::{Versioned, update_versioned};
+
+use sea_orm::{DbErr, RuntimeErr};
+
+/// Whether `error` is a unique-constraint violation (PostgreSQL 23505, SQLite's
+/// "UNIQUE constraint failed"), so stores can answer ALREADY_EXISTS instead of failing.
+pub fn is_unique_violation(error: &DbErr) -> bool {
+    let text = match error {
+        DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
+            error.to_string()
+        }
+        other => other.to_string(),
+    };
+    text.contains("23505") || text.contains("duplicate key") || text.contains("UNIQUE constraint failed")
+}

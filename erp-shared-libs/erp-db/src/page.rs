@@ -139,13 +139,33 @@ impl PageTokens {
     }
 }
 
+/// Which way a keyset list runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Smallest key first.
+    Ascending,
+    /// Largest key first (newest first, with time-ordered ids).
+    Descending,
+}
+
 /// Orders `select` by `columns` ascending and, when `after` is given, keeps only rows
 /// whose key comes after it: `(c1 > v1) OR (c1 = v1 AND c2 > v2) OR …`.
 pub fn keyset<E: EntityTrait>(
+    select: Select<E>,
+    columns: &[E::Column],
+    after: Option<Vec<Value>>,
+    limit: u64,
+) -> Select<E> {
+    keyset_in(select, columns, after, limit, Direction::Ascending)
+}
+
+/// [`keyset`] in either direction.
+pub fn keyset_in<E: EntityTrait>(
     mut select: Select<E>,
     columns: &[E::Column],
     after: Option<Vec<Value>>,
     limit: u64,
+    direction: Direction,
 ) -> Select<E> {
     if let Some(values) = after {
         let mut any = Condition::any();
@@ -154,12 +174,19 @@ pub fn keyset<E: EntityTrait>(
             for (equal_column, equal_value) in columns.iter().zip(values.iter()).take(index) {
                 all = all.add(equal_column.eq(equal_value.clone()));
             }
-            any = any.add(all.add(column.gt(value.clone())));
+            let beyond = match direction {
+                Direction::Ascending => column.gt(value.clone()),
+                Direction::Descending => column.lt(value.clone()),
+            };
+            any = any.add(all.add(beyond));
         }
         select = select.filter(any);
     }
     for column in columns {
-        select = select.order_by_asc(*column);
+        select = match direction {
+            Direction::Ascending => select.order_by_asc(*column),
+            Direction::Descending => select.order_by_desc(*column),
+        };
     }
     select.limit(limit)
 }

@@ -12,5 +12,6 @@ pub mod error;
 pub mod metrics;
 pub mod server;
 pub mod telemetry;
+pub mod values;
 
 pub use server::{GrpcServer, GrpcServerBuilder, ServerError, ShutdownHandle};

@@ -1,0 +1,114 @@
+//! Attendance use cases.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use erp_kit::auth::AuthContext;
+use erp_proto::erp::common::v1::{PageRequest, PageResponse};
+
+use super::Hrm;
+use crate::{
+    domain::{
+        attendance::{Session, SummaryRow, summarize, worked_minutes},
+        employee::EmployeeStatus,
+    },
+    error::{Error, Result},
+    store::{self, entities::attendance_record},
+};
+
+impl Hrm {
+    /// Checks an employee in (the caller's own record by default).
+    pub async fn check_in(&self, caller: &AuthContext, employee_id: Option<&str>, at: Option<DateTime<Utc>>, note: &str) -> Result<attendance_record::Model> {
+        let actor = self.actor(caller).await?;
+        let employee = self.target_employee(caller, &actor, employee_id).await?;
+        if EmployeeStatus::from_name(&employee.status) == EmployeeStatus::Terminated {
+            return Err(Error::FailedPrecondition {
+                reason: "ERP:HRM:EMPLOYEE_TERMINATED",
+                message: "a terminated employee cannot check in".to_owned(),
+            });
+        }
+        let at = erp_db::time::truncate(at.unwrap_or_else(Utc::now));
+        if store::attendance::open_record(&self.db, &caller.tenant_id, &employee.id).await?.is_some() {
+            return Err(store::attendance::already_checked_in());
+        }
+        store::attendance::check_in(&self.db, &caller.tenant_id, &employee.id, at, self.workday.is_late(at), note).await
+    }
+
+    /// Checks an employee out of their open record.
+    pub async fn check_out(&self, caller: &AuthContext, employee_id: Option<&str>, at: Option<DateTime<Utc>>) -> Result<attendance_record::Model> {
+        let actor = self.actor(caller).await?;
+        let employee = self.target_employee(caller, &actor, employee_id).await?;
+        let open = store::attendance::open_record(&self.db, &caller.tenant_id, &employee.id)
+            .await?
+            .ok_or_else(|| Error::FailedPrecondition {
+                reason: "ERP:HRM:NOT_CHECKED_IN",
+                message: "the employee is not checked in".to_owned(),
+            })?;
+        let at = erp_db::time::truncate(at.unwrap_or_else(Utc::now));
+        let minutes = worked_minutes(open.check_in_at, at).map_err(|message| Error::field("check_out_time", message))?;
+        store::attendance::check_out(&self.db, open, at, minutes).await
+    }
+
+    async fn attendance_scope(&self, caller: &AuthContext, employee_id: Option<&str>) -> Result<Option<Vec<String>>> {
+        let actor = self.actor(caller).await?;
+        if let Some(one) = employee_id {
+            let employee = self.target_employee(caller, &actor, Some(one)).await?;
+            return Ok(Some(vec![employee.id]));
+        }
+        self.visible_employees(caller, &actor).await
+    }
+
+    /// A page of the records the caller may see.
+    pub async fn list_attendance(
+        &self,
+        caller: &AuthContext,
+        employee_id: Option<&str>,
+        period: Option<(NaiveDate, NaiveDate)>,
+        page: Option<&PageRequest>,
+    ) -> Result<(Vec<attendance_record::Model>, PageResponse)> {
+        let scope = self.attendance_scope(caller, employee_id).await?;
+        let period = period.map(|(from, to)| (self.day_start(from), self.day_start(to) + Duration::days(1)));
+        store::attendance::list(&self.db, &caller.tenant_id, &self.page_tokens, scope.as_deref(), period, page).await
+    }
+
+    /// Worked time and late arrivals per employee per day or week.
+    pub async fn attendance_summary(
+        &self,
+        caller: &AuthContext,
+        period: (NaiveDate, NaiveDate),
+        employee_id: Option<&str>,
+        department_id: Option<&str>,
+        weekly: bool,
+    ) -> Result<Vec<SummaryRow>> {
+        let mut scope = self.attendance_scope(caller, employee_id).await?;
+        if let Some(department) = department_id {
+            let (members, _) = self.employees_by_department(caller, department, false, Some(&PageRequest { page_size: 500, page_token: String::new() })).await?;
+            let members: Vec<String> = members.into_iter().map(|member| member.id).collect();
+            scope = Some(match scope {
+                Some(visible) => visible.into_iter().filter(|id| members.contains(id)).collect(),
+                None => members,
+            });
+        }
+        let records = store::attendance::in_period(
+            &self.db,
+            &caller.tenant_id,
+            scope.as_deref(),
+            self.day_start(period.0),
+            self.day_start(period.1) + Duration::days(1),
+        )
+        .await?;
+        let sessions: Vec<Session> = records
+            .into_iter()
+            .map(|record| Session {
+                employee_id: record.employee_id,
+                check_in: record.check_in_at,
+                worked_minutes: record.worked_minutes,
+                late: record.late,
+            })
+            .collect();
+        Ok(summarize(&sessions, weekly, &self.workday))
+    }
+
+    fn day_start(&self, day: NaiveDate) -> DateTime<Utc> {
+        let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+        midnight - Duration::minutes(i64::from(self.workday.utc_offset_minutes))
+    }
+}

@@ -1,0 +1,320 @@
+//! Employee use cases, including the hire that creates a login in the auth service.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+use erp_kit::{auth::AuthContext, error::field_violations};
+use erp_proto::erp::{
+    auth::v1::CreateUserRequest,
+    common::v1::{Date, PageRequest, PageResponse},
+    events::v1::{EmployeeHired, EmployeeTerminated, EmployeeUpdated},
+};
+use sea_orm::TransactionTrait;
+use secrecy::{ExposeSecret, SecretString};
+use tonic::Code;
+
+use super::Hrm;
+use crate::{
+    domain::{
+        employee::{EmployeeStatus, check_status_change, check_termination},
+        leave::RequestStatus,
+    },
+    error::{Error, Result},
+    store::{
+        self,
+        employees::{EmployeeChanges, EmployeeFilter, NewEmployee},
+        entities::employee,
+    },
+};
+
+/// A validated hire, with an optional login to create.
+#[derive(Debug)]
+pub struct Hire {
+    /// The employee.
+    pub employee: NewEmployee,
+    /// Create a login with this initial password.
+    pub login_password: Option<SecretString>,
+}
+
+/// Validated changes to an employee.
+#[derive(Debug, Default)]
+pub struct EmployeeUpdate {
+    /// The changes.
+    pub changes: EmployeeChanges,
+    /// The version the caller read.
+    pub expected_version: i64,
+}
+
+pub(crate) fn date(value: NaiveDate) -> Date {
+    use chrono::Datelike;
+    Date {
+        year: value.year(),
+        month: i32::try_from(value.month()).unwrap_or(0),
+        day: i32::try_from(value.day()).unwrap_or(0),
+    }
+}
+
+impl Hrm {
+    async fn check_employee_references(&self, caller: &AuthContext, department: Option<&str>, manager: Option<&str>, this: Option<&str>) -> Result<()> {
+        let tenant = &caller.tenant_id;
+        if let Some(department) = department {
+            store::departments::get(&self.db, tenant, department)
+                .await
+                .map_err(|_| Error::field("department_id", "no such department"))?;
+        }
+        if let Some(manager) = manager {
+            if Some(manager) == this {
+                return Err(Error::field("manager_id", "an employee cannot manage themselves"));
+            }
+            let boss = store::employees::get(&self.db, tenant, manager)
+                .await
+                .map_err(|_| Error::field("manager_id", "no such employee"))?;
+            if EmployeeStatus::from_name(&boss.status) == EmployeeStatus::Terminated {
+                return Err(Error::field("manager_id", "the manager's employment has ended"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hires an employee. With a login, the auth service's CreateUser is called with the
+    /// caller's token inside the hire's transaction: if it fails, nothing is created.
+    pub async fn hire(&self, caller: &AuthContext, hire: Hire) -> Result<employee::Model> {
+        let tenant = &caller.tenant_id;
+        let new = &hire.employee;
+        self.check_employee_references(caller, Some(&new.department_id), new.manager_id.as_deref(), None).await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let txn = self.db.begin().await?;
+        let mut employee = store::employees::insert(&txn, tenant, &id, new, &caller.user_id).await?;
+        if let Some(password) = &hire.login_password {
+            let user_id = self.create_login(new, &id, password).await?;
+            employee = store::employees::set_user(&txn, tenant, &id, &user_id).await?;
+        }
+        self.outbox
+            .stage(
+                &txn,
+                tenant,
+                &id,
+                &EmployeeHired {
+                    id: id.clone(),
+                    employee_id: employee.employee_number.clone(),
+                    first_name: employee.first_name.clone(),
+                    last_name: employee.last_name.clone(),
+                    email: employee.email.clone(),
+                    department_id: employee.department_id.clone(),
+                    position: employee.position.clone(),
+                    hire_date: Some(date(employee.hire_date)),
+                    manager_id: employee.manager_id.clone().unwrap_or_default(),
+                    user_id: employee.user_id.clone().unwrap_or_default(),
+                },
+            )
+            .await?;
+        if let Err(error) = txn.commit().await {
+            if let Some(user) = &employee.user_id {
+                tracing::error!(user = %user, "the hire did not commit after its login was created; disable that login");
+            }
+            return Err(error.into());
+        }
+        Ok(employee)
+    }
+
+    async fn create_login(&self, new: &NewEmployee, employee_id: &str, password: &SecretString) -> Result<String> {
+        let request = CreateUserRequest {
+            email: new.email.clone(),
+            password: password.expose_secret().to_owned(),
+            display_name: format!("{} {}", new.first_name, new.last_name),
+            roles: vec!["employee".to_owned()],
+            employee_id: employee_id.to_owned(),
+        };
+        match self.auth.clone().create_user(request).await {
+            Ok(response) => response
+                .into_inner()
+                .user
+                .map(|user| user.user_id)
+                .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("CreateUser answered without a user"))),
+            Err(status) => Err(match status.code() {
+                Code::InvalidArgument => {
+                    let mut errors = erp_kit::error::ValidationError::new();
+                    for (field, description) in field_violations(&status) {
+                        let field = if field == "password" { "initial_password".to_owned() } else { field };
+                        errors.add(field, description);
+                    }
+                    if errors.is_empty() {
+                        errors.add("initial_password", status.message());
+                    }
+                    Error::Validation(errors)
+                }
+                Code::AlreadyExists => Error::AlreadyExists {
+                    reason: "ERP:HRM:LOGIN_EXISTS",
+                    message: "a login with that email exists; hire without create_login and link it".to_owned(),
+                },
+                Code::PermissionDenied | Code::Unauthenticated => Error::PermissionDenied(
+                    "creating a login needs the permission auth.user.write in the auth service",
+                ),
+                Code::FailedPrecondition => Error::FailedPrecondition {
+                    reason: "ERP:HRM:LOGIN_REFUSED",
+                    message: format!("the auth service refused the login: {}", status.message()),
+                },
+                _ => {
+                    tracing::warn!(code = ?status.code(), message = status.message(), "CreateUser failed");
+                    Error::Unavailable("the auth service is unavailable; the employee was not hired, try again".to_owned())
+                }
+            }),
+        }
+    }
+
+    /// An employee.
+    pub async fn get_employee(&self, caller: &AuthContext, id: &str) -> Result<employee::Model> {
+        store::employees::get(&self.db, &caller.tenant_id, id).await
+    }
+
+    /// A page of employees.
+    pub async fn list_employees(
+        &self,
+        caller: &AuthContext,
+        filter: &EmployeeFilter,
+        page: Option<&PageRequest>,
+    ) -> Result<(Vec<employee::Model>, PageResponse)> {
+        store::employees::list(&self.db, &caller.tenant_id, &self.page_tokens, filter, page).await
+    }
+
+    /// The employees of a department, optionally with its sub-departments.
+    pub async fn employees_by_department(
+        &self,
+        caller: &AuthContext,
+        department: &str,
+        include_subdepartments: bool,
+        page: Option<&PageRequest>,
+    ) -> Result<(Vec<employee::Model>, PageResponse)> {
+        let tenant = &caller.tenant_id;
+        store::departments::get(&self.db, tenant, department).await?;
+        let mut ids = vec![department.to_owned()];
+        if include_subdepartments {
+            let all = store::departments::all(&self.db, tenant).await?;
+            let mut children: HashMap<String, Vec<String>> = HashMap::new();
+            for item in &all {
+                if let Some(parent) = &item.parent_id {
+                    children.entry(parent.clone()).or_default().push(item.id.clone());
+                }
+            }
+            let mut seen: HashSet<String> = HashSet::from([department.to_owned()]);
+            let mut queue = vec![department.to_owned()];
+            while let Some(next) = queue.pop() {
+                for child in children.get(&next).into_iter().flatten() {
+                    if seen.insert(child.clone()) {
+                        ids.push(child.clone());
+                        queue.push(child.clone());
+                    }
+                }
+            }
+        }
+        let filter = EmployeeFilter {
+            department_ids: Some(ids),
+            ..Default::default()
+        };
+        store::employees::list(&self.db, tenant, &self.page_tokens, &filter, page).await
+    }
+
+    /// Updates an employee at the version the caller read.
+    pub async fn update_employee(&self, caller: &AuthContext, id: &str, update: EmployeeUpdate) -> Result<employee::Model> {
+        let tenant = &caller.tenant_id;
+        let current = store::employees::get(&self.db, tenant, id).await?;
+        let from = EmployeeStatus::from_name(&current.status);
+        if let Some(to) = update.changes.status {
+            check_status_change(from, to).map_err(|message| Error::field("employee.status", message))?;
+        } else if from == EmployeeStatus::Terminated {
+            return Err(Error::FailedPrecondition {
+                reason: "ERP:HRM:EMPLOYEE_TERMINATED",
+                message: "a terminated employee cannot be changed".to_owned(),
+            });
+        }
+        let manager = update.changes.manager_id.clone().flatten();
+        self.check_employee_references(caller, update.changes.department_id.as_deref(), manager.as_deref(), Some(id))
+            .await?;
+        let changed = changed_fields(&update.changes);
+        let txn = self.db.begin().await?;
+        let employee = store::employees::update(&txn, tenant, id, update.expected_version, update.changes, &caller.user_id).await?;
+        self.outbox
+            .stage(
+                &txn,
+                tenant,
+                id,
+                &EmployeeUpdated {
+                    id: id.to_owned(),
+                    changed_fields: changed,
+                    first_name: employee.first_name.clone(),
+                    last_name: employee.last_name.clone(),
+                    email: employee.email.clone(),
+                    department_id: employee.department_id.clone(),
+                    position: employee.position.clone(),
+                    manager_id: employee.manager_id.clone().unwrap_or_default(),
+                    version: employee.version,
+                },
+            )
+            .await?;
+        txn.commit().await?;
+        Ok(employee)
+    }
+
+    /// Ends an employment: status terminated, open leave requests cancelled, and the
+    /// EmployeeTerminated event (the auth service disables the linked login).
+    pub async fn terminate_employee(&self, caller: &AuthContext, id: &str, on: NaiveDate, reason: &str) -> Result<(employee::Model, usize)> {
+        let tenant = &caller.tenant_id;
+        let current = store::employees::get(&self.db, tenant, id).await?;
+        check_termination(EmployeeStatus::from_name(&current.status), current.hire_date, on).map_err(|message| {
+            Error::FailedPrecondition {
+                reason: "ERP:HRM:CANNOT_TERMINATE",
+                message,
+            }
+        })?;
+        let txn = self.db.begin().await?;
+        let changes = EmployeeChanges {
+            termination: Some((on, reason.to_owned())),
+            ..Default::default()
+        };
+        let employee = store::employees::update(&txn, tenant, id, current.version, changes, &caller.user_id).await?;
+        let open = store::leave::pending(&txn, tenant, id, None).await?;
+        for request in &open {
+            store::leave::set_request_state(&txn, tenant, request, RequestStatus::Cancelled, request.current_level, &caller.user_id)
+                .await?;
+        }
+        self.outbox
+            .stage(
+                &txn,
+                tenant,
+                id,
+                &EmployeeTerminated {
+                    id: id.to_owned(),
+                    employee_id: employee.employee_number.clone(),
+                    termination_date: Some(date(on)),
+                    reason: reason.to_owned(),
+                    user_id: employee.user_id.clone().unwrap_or_default(),
+                },
+            )
+            .await?;
+        txn.commit().await?;
+        Ok((employee, open.len()))
+    }
+
+    /// Deletes an employee created in error.
+    pub async fn delete_employee(&self, caller: &AuthContext, id: &str) -> Result<()> {
+        store::employees::delete(&self.db, &caller.tenant_id, id).await
+    }
+}
+
+fn changed_fields(changes: &EmployeeChanges) -> Vec<String> {
+    [
+        ("first_name", changes.first_name.is_some()),
+        ("last_name", changes.last_name.is_some()),
+        ("email", changes.email.is_some()),
+        ("department_id", changes.department_id.is_some()),
+        ("position", changes.position.is_some()),
+        ("manager_id", changes.manager_id.is_some()),
+        ("employment_type", changes.employment_type.is_some()),
+        ("phone", changes.phone.is_some()),
+        ("status", changes.status.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, changed)| *changed)
+    .map(|(name, _)| name.to_owned())
+    .collect()
+}

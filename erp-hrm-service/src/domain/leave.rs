@@ -1,0 +1,286 @@
+//! Leave: working days between dates, the approval chain of a request as a state
+//! machine, and the append-only ledger whose sum is the balance.
+
+use chrono::{Datelike, NaiveDate, Weekday};
+
+/// Who approves at one level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApproverKind {
+    /// The employee's direct manager.
+    DirectManager,
+    /// The head of the employee's department.
+    DepartmentHead,
+    /// HR (the permission `hrm.leave.approve_any`).
+    Hr,
+}
+
+impl ApproverKind {
+    /// Storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DirectManager => "direct_manager",
+            Self::DepartmentHead => "department_head",
+            Self::Hr => "hr",
+        }
+    }
+
+    /// From storage.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "direct_manager" => Some(Self::DirectManager),
+            "department_head" => Some(Self::DepartmentHead),
+            "hr" => Some(Self::Hr),
+            _ => None,
+        }
+    }
+}
+
+/// Longest request, in calendar days.
+pub const MAX_REQUEST_DAYS: i64 = 366;
+
+/// Working half days from `start` to `end` (inclusive), weekends excluded. A half-day
+/// start takes only the afternoon of the first day; a half-day end only the morning of
+/// the last.
+pub fn working_half_days(start: NaiveDate, end: NaiveDate, start_half: bool, end_half: bool) -> Result<u32, String> {
+    if end < start {
+        return Err("the end date is before the start date".to_owned());
+    }
+    if (end - start).num_days() >= MAX_REQUEST_DAYS {
+        return Err(format!("a request covers at most {MAX_REQUEST_DAYS} days"));
+    }
+    if start == end && start_half && end_half {
+        return Err("a one-day request cannot start in the afternoon and end in the morning".to_owned());
+    }
+    let is_working = |day: NaiveDate| !matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
+    let mut half_days = 0u32;
+    let mut day = start;
+    while day <= end {
+        if is_working(day) {
+            half_days += 2;
+        }
+        day = day.succ_opt().ok_or("date out of range")?;
+    }
+    if start_half && is_working(start) {
+        half_days -= 1;
+    }
+    if end_half && is_working(end) {
+        half_days -= 1;
+    }
+    if half_days == 0 {
+        return Err("the request covers no working day".to_owned());
+    }
+    Ok(half_days)
+}
+
+/// Whether two inclusive date ranges share a day.
+pub fn overlaps(a: (NaiveDate, NaiveDate), b: (NaiveDate, NaiveDate)) -> bool {
+    a.0 <= b.1 && b.0 <= a.1
+}
+
+/// Where a request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestStatus {
+    /// Waiting for the approver at the current level.
+    Pending,
+    /// Approved at every level; deducted.
+    Approved,
+    /// Refused.
+    Rejected,
+    /// Withdrawn.
+    Cancelled,
+}
+
+impl RequestStatus {
+    /// Storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// From storage.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "approved" => Self::Approved,
+            "rejected" => Self::Rejected,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Pending,
+        }
+    }
+}
+
+/// An illegal move of a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// Only pending requests can be decided.
+    #[error("the request is {0}, not pending")]
+    NotPending(&'static str),
+    /// Rejected or cancelled requests cannot be cancelled.
+    #[error("the request is already {0}")]
+    AlreadyClosed(&'static str),
+}
+
+/// The result of an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// The next level now decides.
+    NextLevel(usize),
+    /// That was the last level: approved, deduct the days.
+    Approved,
+}
+
+/// A request's position in its approval chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    /// Status.
+    pub status: RequestStatus,
+    /// The level awaiting a decision.
+    pub level: usize,
+    /// Levels, in order.
+    pub levels: Vec<ApproverKind>,
+}
+
+impl Chain {
+    /// The approver kind the current level needs.
+    pub fn current_approver(&self) -> Option<ApproverKind> {
+        (self.status == RequestStatus::Pending).then(|| self.levels.get(self.level).copied()).flatten()
+    }
+
+    /// Approves the current level.
+    pub fn approve(&self) -> Result<Approval, TransitionError> {
+        if self.status != RequestStatus::Pending {
+            return Err(TransitionError::NotPending(self.status.as_str()));
+        }
+        if self.level + 1 < self.levels.len() {
+            Ok(Approval::NextLevel(self.level + 1))
+        } else {
+            Ok(Approval::Approved)
+        }
+    }
+
+    /// Rejects the request.
+    pub fn reject(&self) -> Result<(), TransitionError> {
+        if self.status != RequestStatus::Pending {
+            return Err(TransitionError::NotPending(self.status.as_str()));
+        }
+        Ok(())
+    }
+
+    /// Cancels; true when the days must be given back (it was approved).
+    pub fn cancel(&self) -> Result<bool, TransitionError> {
+        match self.status {
+            RequestStatus::Pending => Ok(false),
+            RequestStatus::Approved => Ok(true),
+            closed => Err(TransitionError::AlreadyClosed(closed.as_str())),
+        }
+    }
+}
+
+/// Why a ledger row exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerKind {
+    /// Days granted.
+    Allocation,
+    /// Days taken by an approved request.
+    RequestApproved,
+    /// Days given back by cancelling an approved request.
+    RequestCancelled,
+    /// Days that lapsed.
+    Expiry,
+}
+
+impl LedgerKind {
+    /// Storage name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allocation => "allocation",
+            Self::RequestApproved => "request_approved",
+            Self::RequestCancelled => "request_cancelled",
+            Self::Expiry => "expiry",
+        }
+    }
+
+    /// From storage.
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "request_approved" => Self::RequestApproved,
+            "request_cancelled" => Self::RequestCancelled,
+            "expiry" => Self::Expiry,
+            _ => Self::Allocation,
+        }
+    }
+}
+
+/// Whether a request of `requested` half days fits: the balance minus what other
+/// pending requests already hold.
+pub fn fits_balance(balance: i64, pending: i64, requested: u32) -> bool {
+    balance - pending >= i64::from(requested)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: u32) -> NaiveDate {
+        // November 2026: the 2nd is a Monday.
+        NaiveDate::from_ymd_opt(2026, 11, d).expect("date")
+    }
+
+    #[test]
+    fn weekends_do_not_count() {
+        assert_eq!(working_half_days(day(2), day(6), false, false), Ok(10), "Mon–Fri");
+        assert_eq!(working_half_days(day(6), day(9), false, false), Ok(4), "Fri–Mon");
+        assert!(working_half_days(day(7), day(8), false, false).is_err(), "a weekend only");
+    }
+
+    #[test]
+    fn half_days_take_the_afternoon_of_the_first_and_the_morning_of_the_last() {
+        assert_eq!(working_half_days(day(2), day(3), true, false), Ok(3));
+        assert_eq!(working_half_days(day(2), day(3), true, true), Ok(2));
+        assert_eq!(working_half_days(day(2), day(2), true, false), Ok(1));
+        assert!(working_half_days(day(2), day(2), true, true).is_err());
+    }
+
+    #[test]
+    fn backwards_and_huge_ranges_are_refused() {
+        assert!(working_half_days(day(5), day(2), false, false).is_err());
+        let far = NaiveDate::from_ymd_opt(2028, 1, 1).expect("date");
+        assert!(working_half_days(day(2), far, false, false).is_err());
+    }
+
+    #[test]
+    fn a_two_level_chain_moves_level_by_level_then_approves() {
+        let mut chain = Chain { status: RequestStatus::Pending, level: 0, levels: vec![ApproverKind::DirectManager, ApproverKind::Hr] };
+        assert_eq!(chain.current_approver(), Some(ApproverKind::DirectManager));
+        assert_eq!(chain.approve(), Ok(Approval::NextLevel(1)));
+        chain.level = 1;
+        assert_eq!(chain.current_approver(), Some(ApproverKind::Hr));
+        assert_eq!(chain.approve(), Ok(Approval::Approved));
+        chain.status = RequestStatus::Approved;
+        assert!(chain.approve().is_err(), "approving twice is refused");
+        assert_eq!(chain.cancel(), Ok(true), "cancelling an approved request restores the days");
+    }
+
+    #[test]
+    fn closed_requests_cannot_move() {
+        let chain = Chain { status: RequestStatus::Rejected, level: 0, levels: vec![ApproverKind::Hr] };
+        assert!(chain.approve().is_err());
+        assert!(chain.reject().is_err());
+        assert!(chain.cancel().is_err());
+    }
+
+    #[test]
+    fn ranges_overlap_when_they_share_a_day() {
+        assert!(overlaps((day(2), day(4)), (day(4), day(6))));
+        assert!(!overlaps((day(2), day(3)), (day(4), day(6))));
+    }
+
+    #[test]
+    fn pending_requests_hold_their_days() {
+        assert!(fits_balance(10, 4, 6));
+        assert!(!fits_balance(10, 4, 7));
+    }
+}

@@ -1,0 +1,120 @@
+//! Attendance records.
+
+use chrono::{DateTime, Utc};
+use erp_db::{Direction, PageTokens, PageWindow, keyset_in, scoped};
+use erp_kit::auth::TenantId;
+use erp_proto::erp::common::v1::{PageRequest, PageResponse};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, Set};
+
+use super::entities::attendance_record;
+use crate::error::{Error, Result};
+
+/// The employee's open record (checked in, not out).
+pub async fn open_record(db: &impl ConnectionTrait, tenant: &TenantId, employee_id: &str) -> Result<Option<attendance_record::Model>> {
+    Ok(scoped::<attendance_record::Entity>(tenant)
+        .find()
+        .filter(attendance_record::Column::EmployeeId.eq(employee_id))
+        .filter(attendance_record::Column::CheckOutAt.is_null())
+        .one(db)
+        .await?)
+}
+
+/// Opens a record; a second open one is refused (also under races, by a unique index).
+pub async fn check_in(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    at: DateTime<Utc>,
+    late: bool,
+    note: &str,
+) -> Result<attendance_record::Model> {
+    scoped::<attendance_record::Entity>(tenant)
+        .stamp(attendance_record::ActiveModel {
+            id: Set(uuid::Uuid::now_v7().to_string()),
+            employee_id: Set(employee_id.to_owned()),
+            check_in_at: Set(at),
+            check_out_at: Set(None),
+            worked_minutes: Set(0),
+            late: Set(late),
+            note: Set(note.to_owned()),
+            ..Default::default()
+        })
+        .insert(db)
+        .await
+        .map_err(|error| {
+            if erp_db::is_unique_violation(&error) {
+                already_checked_in()
+            } else {
+                Error::from(error)
+            }
+        })
+}
+
+pub(crate) fn already_checked_in() -> Error {
+    Error::FailedPrecondition {
+        reason: "ERP:HRM:ALREADY_CHECKED_IN",
+        message: "the employee is already checked in; check out first".to_owned(),
+    }
+}
+
+/// Closes a record.
+pub async fn check_out(
+    db: &impl ConnectionTrait,
+    record: attendance_record::Model,
+    at: DateTime<Utc>,
+    worked_minutes: i32,
+) -> Result<attendance_record::Model> {
+    let mut row: attendance_record::ActiveModel = record.into();
+    row.check_out_at = Set(Some(at));
+    row.worked_minutes = Set(worked_minutes);
+    Ok(row.update(db).await?)
+}
+
+/// A page of records, newest check-in first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    tokens: &PageTokens,
+    employee_ids: Option<&[String]>,
+    period: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    page: Option<&PageRequest>,
+) -> Result<(Vec<attendance_record::Model>, PageResponse)> {
+    let list_key = format!(
+        "attendance?employees={}&period={}",
+        employee_ids.map(|ids| ids.join(",")).unwrap_or_default(),
+        period.map(|(from, to)| format!("{from}..{to}")).unwrap_or_default()
+    );
+    let window: PageWindow<String> = tokens.window(&list_key, page)?;
+    let mut select = scoped::<attendance_record::Entity>(tenant).find();
+    if let Some(employees) = employee_ids {
+        select = select.filter(attendance_record::Column::EmployeeId.is_in(employees.to_vec()));
+    }
+    if let Some((from, to)) = period {
+        select = select
+            .filter(attendance_record::Column::CheckInAt.gte(from))
+            .filter(attendance_record::Column::CheckInAt.lt(to));
+    }
+    let after = window.after.clone().map(|id| vec![id.into()]);
+    let rows = keyset_in(select, &[attendance_record::Column::Id], after, window.fetch_limit(), Direction::Descending)
+        .all(db)
+        .await?;
+    Ok(tokens.finish(&list_key, &window, rows, |row| row.id.clone()))
+}
+
+/// Every record in a period (summaries).
+pub async fn in_period(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_ids: Option<&[String]>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<attendance_record::Model>> {
+    let mut select = scoped::<attendance_record::Entity>(tenant)
+        .find()
+        .filter(attendance_record::Column::CheckInAt.gte(from))
+        .filter(attendance_record::Column::CheckInAt.lt(to));
+    if let Some(employees) = employee_ids {
+        select = select.filter(attendance_record::Column::EmployeeId.is_in(employees.to_vec()));
+    }
+    Ok(select.order_by_asc(attendance_record::Column::CheckInAt).all(db).await?)
+}
