@@ -11,7 +11,9 @@ use erp_kit::{
     client::MeshChannel,
     metrics::MetricsRegistry,
 };
-use erp_proto::erp::{auth::v1::auth_service_client::AuthServiceClient, hrm::v1::hrm_service_server::HrmServiceServer};
+use erp_proto::erp::{
+    auth::v1::auth_service_client::AuthServiceClient, hrm::v1::hrm_service_server::HrmServiceServer,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{app::Hrm, config::Config, grpc::HrmGrpc, store::migrations::Migrator};
@@ -49,11 +51,19 @@ impl Application {
     }
 
     /// [`Application::build`] with another key source (tests without an auth service).
-    pub async fn build_with_keys(config: Config, keys: Arc<dyn KeySource>) -> Result<Self, StartupError> {
+    pub async fn build_with_keys(
+        config: Config,
+        keys: Arc<dyn KeySource>,
+    ) -> Result<Self, StartupError> {
         let db = erp_db::connect_and_migrate::<Migrator>(&config.database).await?;
-        let auth_channel = MeshChannel::connect_lazy(&config.upstreams.auth, &config.upstreams.client)
-            .map_err(|error| StartupError::Upstream(error.to_string()))?;
-        let hrm = Arc::new(Hrm::new(db.clone(), &config.hrm, AuthServiceClient::new(auth_channel)));
+        let auth_channel =
+            MeshChannel::connect_lazy(&config.upstreams.auth, &config.upstreams.client)
+                .map_err(|error| StartupError::Upstream(error.to_string()))?;
+        let hrm = Arc::new(Hrm::new(
+            db.clone(),
+            &config.hrm,
+            AuthServiceClient::new(auth_channel),
+        ));
         let metrics = Arc::new(MetricsRegistry::new());
         let limit = config.server.max_message_bytes;
         let service = HrmServiceServer::new(HrmGrpc::new(hrm.clone()))
@@ -66,7 +76,12 @@ impl Application {
             .bind()
             .await?;
         let relay = if config.events.enabled {
-            Some(Relay::new(db, &config.events.kafka, config.events.relay.clone(), EventMetrics::new(&metrics))?)
+            Some(Relay::new(
+                db,
+                &config.events.kafka,
+                config.events.relay.clone(),
+                EventMetrics::new(&metrics),
+            )?)
         } else {
             None
         };
@@ -96,13 +111,15 @@ impl Application {
     /// Serves until shutdown; stops the relay after the server drained.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let stop = CancellationToken::new();
-        let relay = self.relay.map(|relay| tokio::spawn(relay.run(stop.clone())));
+        let relay = self
+            .relay
+            .map(|relay| tokio::spawn(relay.run(stop.clone())));
         let served = self.server.run().await;
         stop.cancel();
-        if let Some(relay) = relay {
-            if let Err(error) = relay.await {
-                tracing::warn!(%error, "the relay task panicked");
-            }
+        if let Some(relay) = relay
+            && let Err(error) = relay.await
+        {
+            tracing::warn!(%error, "the relay task panicked");
         }
         Ok(served?)
     }

@@ -16,7 +16,13 @@ use crate::{
 
 impl Hrm {
     /// Checks an employee in (the caller's own record by default).
-    pub async fn check_in(&self, caller: &AuthContext, employee_id: Option<&str>, at: Option<DateTime<Utc>>, note: &str) -> Result<attendance_record::Model> {
+    pub async fn check_in(
+        &self,
+        caller: &AuthContext,
+        employee_id: Option<&str>,
+        at: Option<DateTime<Utc>>,
+        note: &str,
+    ) -> Result<attendance_record::Model> {
         let actor = self.actor(caller).await?;
         let employee = self.target_employee(caller, &actor, employee_id).await?;
         if EmployeeStatus::from_name(&employee.status) == EmployeeStatus::Terminated {
@@ -26,14 +32,30 @@ impl Hrm {
             });
         }
         let at = erp_db::time::truncate(at.unwrap_or_else(Utc::now));
-        if store::attendance::open_record(&self.db, &caller.tenant_id, &employee.id).await?.is_some() {
+        if store::attendance::open_record(&self.db, &caller.tenant_id, &employee.id)
+            .await?
+            .is_some()
+        {
             return Err(store::attendance::already_checked_in());
         }
-        store::attendance::check_in(&self.db, &caller.tenant_id, &employee.id, at, self.workday.is_late(at), note).await
+        store::attendance::check_in(
+            &self.db,
+            &caller.tenant_id,
+            &employee.id,
+            at,
+            self.workday.is_late(at),
+            note,
+        )
+        .await
     }
 
     /// Checks an employee out of their open record.
-    pub async fn check_out(&self, caller: &AuthContext, employee_id: Option<&str>, at: Option<DateTime<Utc>>) -> Result<attendance_record::Model> {
+    pub async fn check_out(
+        &self,
+        caller: &AuthContext,
+        employee_id: Option<&str>,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<attendance_record::Model> {
         let actor = self.actor(caller).await?;
         let employee = self.target_employee(caller, &actor, employee_id).await?;
         let open = store::attendance::open_record(&self.db, &caller.tenant_id, &employee.id)
@@ -43,11 +65,16 @@ impl Hrm {
                 message: "the employee is not checked in".to_owned(),
             })?;
         let at = erp_db::time::truncate(at.unwrap_or_else(Utc::now));
-        let minutes = worked_minutes(open.check_in_at, at).map_err(|message| Error::field("check_out_time", message))?;
+        let minutes = worked_minutes(open.check_in_at, at)
+            .map_err(|message| Error::field("check_out_time", message))?;
         store::attendance::check_out(&self.db, open, at, minutes).await
     }
 
-    async fn attendance_scope(&self, caller: &AuthContext, employee_id: Option<&str>) -> Result<Option<Vec<String>>> {
+    async fn attendance_scope(
+        &self,
+        caller: &AuthContext,
+        employee_id: Option<&str>,
+    ) -> Result<Option<Vec<String>>> {
         let actor = self.actor(caller).await?;
         if let Some(one) = employee_id {
             let employee = self.target_employee(caller, &actor, Some(one)).await?;
@@ -65,8 +92,17 @@ impl Hrm {
         page: Option<&PageRequest>,
     ) -> Result<(Vec<attendance_record::Model>, PageResponse)> {
         let scope = self.attendance_scope(caller, employee_id).await?;
-        let period = period.map(|(from, to)| (self.day_start(from), self.day_start(to) + Duration::days(1)));
-        store::attendance::list(&self.db, &caller.tenant_id, &self.page_tokens, scope.as_deref(), period, page).await
+        let period =
+            period.map(|(from, to)| (self.day_start(from), self.day_start(to) + Duration::days(1)));
+        store::attendance::list(
+            &self.db,
+            &caller.tenant_id,
+            &self.page_tokens,
+            scope.as_deref(),
+            period,
+            page,
+        )
+        .await
     }
 
     /// Worked time and late arrivals per employee per day or week.
@@ -80,10 +116,23 @@ impl Hrm {
     ) -> Result<Vec<SummaryRow>> {
         let mut scope = self.attendance_scope(caller, employee_id).await?;
         if let Some(department) = department_id {
-            let (members, _) = self.employees_by_department(caller, department, false, Some(&PageRequest { page_size: 500, page_token: String::new() })).await?;
+            let (members, _) = self
+                .employees_by_department(
+                    caller,
+                    department,
+                    false,
+                    Some(&PageRequest {
+                        page_size: 500,
+                        page_token: String::new(),
+                    }),
+                )
+                .await?;
             let members: Vec<String> = members.into_iter().map(|member| member.id).collect();
             scope = Some(match scope {
-                Some(visible) => visible.into_iter().filter(|id| members.contains(id)).collect(),
+                Some(visible) => visible
+                    .into_iter()
+                    .filter(|id| members.contains(id))
+                    .collect(),
                 None => members,
             });
         }

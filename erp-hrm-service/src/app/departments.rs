@@ -9,7 +9,11 @@ use super::Hrm;
 use crate::{
     domain::department::{build_tree, creates_cycle},
     error::{Error, Result},
-    store::{self, departments::{DepartmentChanges, NewDepartment}, entities::department},
+    store::{
+        self,
+        departments::{DepartmentChanges, NewDepartment},
+        entities::department,
+    },
 };
 
 /// A department with its sub-departments and headcount.
@@ -37,7 +41,12 @@ pub struct DepartmentUpdate {
 }
 
 impl Hrm {
-    async fn check_references(&self, caller: &AuthContext, parent: Option<&str>, head: Option<&str>) -> Result<()> {
+    async fn check_references(
+        &self,
+        caller: &AuthContext,
+        parent: Option<&str>,
+        head: Option<&str>,
+    ) -> Result<()> {
         let tenant = &caller.tenant_id;
         if let Some(parent) = parent {
             store::departments::get(&self.db, tenant, parent)
@@ -53,13 +62,26 @@ impl Hrm {
     }
 
     /// Creates a department.
-    pub async fn create_department(&self, caller: &AuthContext, new: NewDepartment) -> Result<department::Model> {
-        self.check_references(caller, new.parent_id.as_deref(), new.head_employee_id.as_deref()).await?;
+    pub async fn create_department(
+        &self,
+        caller: &AuthContext,
+        new: NewDepartment,
+    ) -> Result<department::Model> {
+        self.check_references(
+            caller,
+            new.parent_id.as_deref(),
+            new.head_employee_id.as_deref(),
+        )
+        .await?;
         store::departments::insert(&self.db, &caller.tenant_id, new, &caller.user_id).await
     }
 
     /// A department.
-    pub async fn get_department(&self, caller: &AuthContext, id: &str) -> Result<department::Model> {
+    pub async fn get_department(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+    ) -> Result<department::Model> {
         store::departments::get(&self.db, &caller.tenant_id, id).await
     }
 
@@ -74,7 +96,11 @@ impl Hrm {
     }
 
     /// The organisation chart, or one subtree of it.
-    pub async fn department_tree(&self, caller: &AuthContext, root: Option<&str>) -> Result<Vec<DepartmentNode>> {
+    pub async fn department_tree(
+        &self,
+        caller: &AuthContext,
+        root: Option<&str>,
+    ) -> Result<Vec<DepartmentNode>> {
         let tenant = &caller.tenant_id;
         if let Some(root) = root {
             store::departments::get(&self.db, tenant, root).await?;
@@ -82,39 +108,69 @@ impl Hrm {
         let departments = store::departments::all(&self.db, tenant).await?;
         let mut counts = HashMap::new();
         for department in &departments {
-            counts.insert(department.id.clone(), store::departments::active_members(&self.db, tenant, &department.id).await?);
+            counts.insert(
+                department.id.clone(),
+                store::departments::active_members(&self.db, tenant, &department.id).await?,
+            );
         }
         let items: Vec<(String, Option<String>, department::Model)> = departments
             .into_iter()
-            .map(|department| (department.id.clone(), department.parent_id.clone(), department))
+            .map(|department| {
+                (
+                    department.id.clone(),
+                    department.parent_id.clone(),
+                    department,
+                )
+            })
             .collect();
-        fn convert(node: crate::domain::department::TreeNode<department::Model>, counts: &HashMap<String, u64>) -> DepartmentNode {
+        fn convert(
+            node: crate::domain::department::TreeNode<department::Model>,
+            counts: &HashMap<String, u64>,
+        ) -> DepartmentNode {
             DepartmentNode {
                 employee_count: counts.get(&node.item.id).copied().unwrap_or(0),
-                children: node.children.into_iter().map(|child| convert(child, counts)).collect(),
+                children: node
+                    .children
+                    .into_iter()
+                    .map(|child| convert(child, counts))
+                    .collect(),
                 department: node.item,
             }
         }
-        Ok(build_tree(&items, root).into_iter().map(|node| convert(node, &counts)).collect())
+        Ok(build_tree(&items, root)
+            .into_iter()
+            .map(|node| convert(node, &counts))
+            .collect())
     }
 
     /// Renames or moves a department; moves that would create a cycle are refused.
-    pub async fn update_department(&self, caller: &AuthContext, id: &str, update: DepartmentUpdate) -> Result<department::Model> {
+    pub async fn update_department(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        update: DepartmentUpdate,
+    ) -> Result<department::Model> {
         let tenant = &caller.tenant_id;
         store::departments::get(&self.db, tenant, id).await?;
         let new_parent = update.parent_id.clone().flatten();
-        self.check_references(caller, new_parent.as_deref(), update.head_employee_id.clone().flatten().as_deref())
-            .await?;
+        self.check_references(
+            caller,
+            new_parent.as_deref(),
+            update.head_employee_id.clone().flatten().as_deref(),
+        )
+        .await?;
         if let Some(parent) = &new_parent {
-            let parents: HashMap<String, Option<String>> = store::departments::all(&self.db, tenant)
-                .await?
-                .into_iter()
-                .map(|department| (department.id, department.parent_id))
-                .collect();
+            let parents: HashMap<String, Option<String>> =
+                store::departments::all(&self.db, tenant)
+                    .await?
+                    .into_iter()
+                    .map(|department| (department.id, department.parent_id))
+                    .collect();
             if creates_cycle(id, parent, |node| parents.get(node).cloned().flatten()) {
                 return Err(Error::FailedPrecondition {
                     reason: "ERP:HRM:DEPARTMENT_CYCLE",
-                    message: "a department cannot move under itself or one of its sub-departments".to_owned(),
+                    message: "a department cannot move under itself or one of its sub-departments"
+                        .to_owned(),
                 });
             }
         }

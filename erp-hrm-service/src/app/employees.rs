@@ -55,7 +55,13 @@ pub(crate) fn date(value: NaiveDate) -> Date {
 }
 
 impl Hrm {
-    async fn check_employee_references(&self, caller: &AuthContext, department: Option<&str>, manager: Option<&str>, this: Option<&str>) -> Result<()> {
+    async fn check_employee_references(
+        &self,
+        caller: &AuthContext,
+        department: Option<&str>,
+        manager: Option<&str>,
+        this: Option<&str>,
+    ) -> Result<()> {
         let tenant = &caller.tenant_id;
         if let Some(department) = department {
             store::departments::get(&self.db, tenant, department)
@@ -64,13 +70,19 @@ impl Hrm {
         }
         if let Some(manager) = manager {
             if Some(manager) == this {
-                return Err(Error::field("manager_id", "an employee cannot manage themselves"));
+                return Err(Error::field(
+                    "manager_id",
+                    "an employee cannot manage themselves",
+                ));
             }
             let boss = store::employees::get(&self.db, tenant, manager)
                 .await
                 .map_err(|_| Error::field("manager_id", "no such employee"))?;
             if EmployeeStatus::from_name(&boss.status) == EmployeeStatus::Terminated {
-                return Err(Error::field("manager_id", "the manager's employment has ended"));
+                return Err(Error::field(
+                    "manager_id",
+                    "the manager's employment has ended",
+                ));
             }
         }
         Ok(())
@@ -81,10 +93,17 @@ impl Hrm {
     pub async fn hire(&self, caller: &AuthContext, hire: Hire) -> Result<employee::Model> {
         let tenant = &caller.tenant_id;
         let new = &hire.employee;
-        self.check_employee_references(caller, Some(&new.department_id), new.manager_id.as_deref(), None).await?;
+        self.check_employee_references(
+            caller,
+            Some(&new.department_id),
+            new.manager_id.as_deref(),
+            None,
+        )
+        .await?;
         let id = uuid::Uuid::now_v7().to_string();
         let txn = self.db.begin().await?;
-        let mut employee = store::employees::insert(&txn, tenant, &id, new, &caller.user_id).await?;
+        let mut employee =
+            store::employees::insert(&txn, tenant, &id, new, &caller.user_id).await?;
         if let Some(password) = &hire.login_password {
             let user_id = self.create_login(new, &id, password).await?;
             employee = store::employees::set_user(&txn, tenant, &id, &user_id).await?;
@@ -117,7 +136,12 @@ impl Hrm {
         Ok(employee)
     }
 
-    async fn create_login(&self, new: &NewEmployee, employee_id: &str, password: &SecretString) -> Result<String> {
+    async fn create_login(
+        &self,
+        new: &NewEmployee,
+        employee_id: &str,
+        password: &SecretString,
+    ) -> Result<String> {
         let request = CreateUserRequest {
             email: new.email.clone(),
             password: password.expose_secret().to_owned(),
@@ -130,12 +154,18 @@ impl Hrm {
                 .into_inner()
                 .user
                 .map(|user| user.user_id)
-                .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("CreateUser answered without a user"))),
+                .ok_or_else(|| {
+                    Error::Unexpected(anyhow::anyhow!("CreateUser answered without a user"))
+                }),
             Err(status) => Err(match status.code() {
                 Code::InvalidArgument => {
                     let mut errors = erp_kit::error::ValidationError::new();
                     for (field, description) in field_violations(&status) {
-                        let field = if field == "password" { "initial_password".to_owned() } else { field };
+                        let field = if field == "password" {
+                            "initial_password".to_owned()
+                        } else {
+                            field
+                        };
                         errors.add(field, description);
                     }
                     if errors.is_empty() {
@@ -145,7 +175,9 @@ impl Hrm {
                 }
                 Code::AlreadyExists => Error::AlreadyExists {
                     reason: "ERP:HRM:LOGIN_EXISTS",
-                    message: "a login with that email exists; hire without create_login and link it".to_owned(),
+                    message:
+                        "a login with that email exists; hire without create_login and link it"
+                            .to_owned(),
                 },
                 Code::PermissionDenied | Code::Unauthenticated => Error::PermissionDenied(
                     "creating a login needs the permission auth.user.write in the auth service",
@@ -156,7 +188,10 @@ impl Hrm {
                 },
                 _ => {
                     tracing::warn!(code = ?status.code(), message = status.message(), "CreateUser failed");
-                    Error::Unavailable("the auth service is unavailable; the employee was not hired, try again".to_owned())
+                    Error::Unavailable(
+                        "the auth service is unavailable; the employee was not hired, try again"
+                            .to_owned(),
+                    )
                 }
             }),
         }
@@ -193,7 +228,10 @@ impl Hrm {
             let mut children: HashMap<String, Vec<String>> = HashMap::new();
             for item in &all {
                 if let Some(parent) = &item.parent_id {
-                    children.entry(parent.clone()).or_default().push(item.id.clone());
+                    children
+                        .entry(parent.clone())
+                        .or_default()
+                        .push(item.id.clone());
                 }
             }
             let mut seen: HashSet<String> = HashSet::from([department.to_owned()]);
@@ -215,12 +253,18 @@ impl Hrm {
     }
 
     /// Updates an employee at the version the caller read.
-    pub async fn update_employee(&self, caller: &AuthContext, id: &str, update: EmployeeUpdate) -> Result<employee::Model> {
+    pub async fn update_employee(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        update: EmployeeUpdate,
+    ) -> Result<employee::Model> {
         let tenant = &caller.tenant_id;
         let current = store::employees::get(&self.db, tenant, id).await?;
         let from = EmployeeStatus::from_name(&current.status);
         if let Some(to) = update.changes.status {
-            check_status_change(from, to).map_err(|message| Error::field("employee.status", message))?;
+            check_status_change(from, to)
+                .map_err(|message| Error::field("employee.status", message))?;
         } else if from == EmployeeStatus::Terminated {
             return Err(Error::FailedPrecondition {
                 reason: "ERP:HRM:EMPLOYEE_TERMINATED",
@@ -228,11 +272,24 @@ impl Hrm {
             });
         }
         let manager = update.changes.manager_id.clone().flatten();
-        self.check_employee_references(caller, update.changes.department_id.as_deref(), manager.as_deref(), Some(id))
-            .await?;
+        self.check_employee_references(
+            caller,
+            update.changes.department_id.as_deref(),
+            manager.as_deref(),
+            Some(id),
+        )
+        .await?;
         let changed = changed_fields(&update.changes);
         let txn = self.db.begin().await?;
-        let employee = store::employees::update(&txn, tenant, id, update.expected_version, update.changes, &caller.user_id).await?;
+        let employee = store::employees::update(
+            &txn,
+            tenant,
+            id,
+            update.expected_version,
+            update.changes,
+            &caller.user_id,
+        )
+        .await?;
         self.outbox
             .stage(
                 &txn,
@@ -257,25 +314,43 @@ impl Hrm {
 
     /// Ends an employment: status terminated, open leave requests cancelled, and the
     /// EmployeeTerminated event (the auth service disables the linked login).
-    pub async fn terminate_employee(&self, caller: &AuthContext, id: &str, on: NaiveDate, reason: &str) -> Result<(employee::Model, usize)> {
+    pub async fn terminate_employee(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        on: NaiveDate,
+        reason: &str,
+    ) -> Result<(employee::Model, usize)> {
         let tenant = &caller.tenant_id;
         let current = store::employees::get(&self.db, tenant, id).await?;
-        check_termination(EmployeeStatus::from_name(&current.status), current.hire_date, on).map_err(|message| {
-            Error::FailedPrecondition {
-                reason: "ERP:HRM:CANNOT_TERMINATE",
-                message,
-            }
+        check_termination(
+            EmployeeStatus::from_name(&current.status),
+            current.hire_date,
+            on,
+        )
+        .map_err(|message| Error::FailedPrecondition {
+            reason: "ERP:HRM:CANNOT_TERMINATE",
+            message,
         })?;
         let txn = self.db.begin().await?;
         let changes = EmployeeChanges {
             termination: Some((on, reason.to_owned())),
             ..Default::default()
         };
-        let employee = store::employees::update(&txn, tenant, id, current.version, changes, &caller.user_id).await?;
+        let employee =
+            store::employees::update(&txn, tenant, id, current.version, changes, &caller.user_id)
+                .await?;
         let open = store::leave::pending(&txn, tenant, id, None).await?;
         for request in &open {
-            store::leave::set_request_state(&txn, tenant, request, RequestStatus::Cancelled, request.current_level, &caller.user_id)
-                .await?;
+            store::leave::set_request_state(
+                &txn,
+                tenant,
+                request,
+                RequestStatus::Cancelled,
+                request.current_level,
+                &caller.user_id,
+            )
+            .await?;
         }
         self.outbox
             .stage(

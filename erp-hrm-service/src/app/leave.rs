@@ -19,7 +19,7 @@ use crate::{
     store::{
         self,
         entities::{leave_allocation, leave_approval, leave_ledger, leave_request, leave_type},
-        leave::{LeaveTypeValues, NewRequest, RequestFilter, levels_of},
+        leave::{Decision, LeaveTypeValues, NewAllocation, NewRequest, RequestFilter, levels_of},
     },
 };
 
@@ -84,18 +84,38 @@ fn insufficient(balance: i64, pending: i64, requested: i32) -> Error {
 
 impl Hrm {
     /// Creates a leave type.
-    pub async fn create_leave_type(&self, caller: &AuthContext, values: LeaveTypeValues) -> Result<leave_type::Model> {
+    pub async fn create_leave_type(
+        &self,
+        caller: &AuthContext,
+        values: LeaveTypeValues,
+    ) -> Result<leave_type::Model> {
         store::leave::insert_type(&self.db, &caller.tenant_id, &values, &caller.user_id).await
     }
 
     /// A leave type.
-    pub async fn get_leave_type(&self, caller: &AuthContext, id: &str) -> Result<leave_type::Model> {
+    pub async fn get_leave_type(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+    ) -> Result<leave_type::Model> {
         store::leave::get_type(&self.db, &caller.tenant_id, id).await
     }
 
     /// A page of leave types.
-    pub async fn list_leave_types(&self, caller: &AuthContext, include_inactive: bool, page: Option<&PageRequest>) -> Result<(Vec<leave_type::Model>, PageResponse)> {
-        store::leave::list_types(&self.db, &caller.tenant_id, &self.page_tokens, include_inactive, page).await
+    pub async fn list_leave_types(
+        &self,
+        caller: &AuthContext,
+        include_inactive: bool,
+        page: Option<&PageRequest>,
+    ) -> Result<(Vec<leave_type::Model>, PageResponse)> {
+        store::leave::list_types(
+            &self.db,
+            &caller.tenant_id,
+            &self.page_tokens,
+            include_inactive,
+            page,
+        )
+        .await
     }
 
     /// Updates a leave type with `change` applied to its current values.
@@ -139,7 +159,19 @@ impl Hrm {
         }
         store::leave::get_type(&self.db, tenant, leave_type_id).await?;
         let txn = self.db.begin().await?;
-        let allocation = store::leave::allocate(&txn, tenant, employee_id, leave_type_id, period, half_days, note, &caller.user_id).await?;
+        let allocation = store::leave::allocate(
+            &txn,
+            tenant,
+            NewAllocation {
+                employee_id,
+                leave_type_id,
+                period,
+                half_days,
+                note,
+            },
+            &caller.user_id,
+        )
+        .await?;
         txn.commit().await?;
         Ok(allocation)
     }
@@ -152,17 +184,29 @@ impl Hrm {
         leave_type_id: Option<&str>,
         page: Option<&PageRequest>,
     ) -> Result<(Vec<leave_allocation::Model>, PageResponse)> {
-        store::leave::list_allocations(&self.db, &caller.tenant_id, &self.page_tokens, employee_id, leave_type_id, page).await
+        store::leave::list_allocations(
+            &self.db,
+            &caller.tenant_id,
+            &self.page_tokens,
+            employee_id,
+            leave_type_id,
+            page,
+        )
+        .await
     }
 
     /// An employee's balances (the employee, their manager, or HR).
     pub async fn balances(&self, caller: &AuthContext, employee_id: &str) -> Result<Vec<Balance>> {
         let actor = self.actor(caller).await?;
-        let employee = self.target_employee(caller, &actor, Some(employee_id)).await?;
+        let employee = self
+            .target_employee(caller, &actor, Some(employee_id))
+            .await?;
         let tenant = &caller.tenant_id;
         let pending = store::leave::pending(&self.db, tenant, &employee.id, None).await?;
         let mut balances = Vec::new();
-        for (leave_type_id, balance) in store::leave::balances(&self.db, tenant, &employee.id).await? {
+        for (leave_type_id, balance) in
+            store::leave::balances(&self.db, tenant, &employee.id).await?
+        {
             let leave_type = store::leave::get_type(&self.db, tenant, &leave_type_id).await?;
             let held: i64 = pending
                 .iter()
@@ -188,17 +232,33 @@ impl Hrm {
         page: Option<&PageRequest>,
     ) -> Result<(Vec<leave_ledger::Model>, PageResponse)> {
         let actor = self.actor(caller).await?;
-        let employee = self.target_employee(caller, &actor, Some(employee_id)).await?;
-        store::leave::ledger(&self.db, &caller.tenant_id, &self.page_tokens, &employee.id, leave_type_id, page).await
+        let employee = self
+            .target_employee(caller, &actor, Some(employee_id))
+            .await?;
+        store::leave::ledger(
+            &self.db,
+            &caller.tenant_id,
+            &self.page_tokens,
+            &employee.id,
+            leave_type_id,
+            page,
+        )
+        .await
     }
 
     /// Submits a request: no overlap with the employee's open requests, and enough
     /// balance once pending requests are held back. An empty approval chain approves it
     /// at once.
-    pub async fn submit_leave_request(&self, caller: &AuthContext, new: NewLeaveRequest) -> Result<LeaveRequestView> {
+    pub async fn submit_leave_request(
+        &self,
+        caller: &AuthContext,
+        new: NewLeaveRequest,
+    ) -> Result<LeaveRequestView> {
         let tenant = &caller.tenant_id;
         let actor = self.actor(caller).await?;
-        let employee = self.target_employee(caller, &actor, new.employee_id.as_deref()).await?;
+        let employee = self
+            .target_employee(caller, &actor, new.employee_id.as_deref())
+            .await?;
         if EmployeeStatus::from_name(&employee.status) == EmployeeStatus::Terminated {
             return Err(Error::FailedPrecondition {
                 reason: "ERP:HRM:EMPLOYEE_TERMINATED",
@@ -211,14 +271,23 @@ impl Hrm {
         if !leave_type.active {
             return Err(Error::field("leave_type_id", "the leave type is inactive"));
         }
-        let half_days = working_half_days(new.start_date, new.end_date, new.start_half_day, new.end_half_day)
-            .map_err(|message| Error::field("end_date", message))?;
+        let half_days = working_half_days(
+            new.start_date,
+            new.end_date,
+            new.start_half_day,
+            new.end_half_day,
+        )
+        .map_err(|message| Error::field("end_date", message))?;
         let half_days = i32::try_from(half_days).unwrap_or(i32::MAX);
         let txn = self.db.begin().await?;
-        if !store::leave::open_overlapping(&txn, tenant, &employee.id, new.start_date, new.end_date).await?.is_empty() {
+        if !store::leave::open_overlapping(&txn, tenant, &employee.id, new.start_date, new.end_date)
+            .await?
+            .is_empty()
+        {
             return Err(Error::FailedPrecondition {
                 reason: "ERP:HRM:OVERLAPPING_REQUEST",
-                message: "the employee has a pending or approved request on one of these days".to_owned(),
+                message: "the employee has a pending or approved request on one of these days"
+                    .to_owned(),
             });
         }
         let balance = store::leave::balance(&txn, tenant, &employee.id, &leave_type.id).await?;
@@ -252,13 +321,30 @@ impl Hrm {
             self.deduct(&txn, caller, &request, &leave_type).await?;
         }
         txn.commit().await?;
-        Ok(LeaveRequestView { request, approvals: Vec::new() })
+        Ok(LeaveRequestView {
+            request,
+            approvals: Vec::new(),
+        })
     }
 
-    async fn deduct(&self, txn: &impl ConnectionTrait, caller: &AuthContext, request: &leave_request::Model, leave_type: &leave_type::Model) -> Result<()> {
+    async fn deduct(
+        &self,
+        txn: &impl ConnectionTrait,
+        caller: &AuthContext,
+        request: &leave_request::Model,
+        leave_type: &leave_type::Model,
+    ) -> Result<()> {
         let tenant = &caller.tenant_id;
-        store::leave::append_ledger(txn, tenant, &request.employee_id, &request.leave_type_id, LedgerKind::RequestApproved, -request.half_days, &request.id)
-            .await?;
+        store::leave::append_ledger(
+            txn,
+            tenant,
+            &request.employee_id,
+            &request.leave_type_id,
+            LedgerKind::RequestApproved,
+            -request.half_days,
+            &request.id,
+        )
+        .await?;
         self.outbox
             .stage(
                 txn,
@@ -279,18 +365,35 @@ impl Hrm {
         Ok(())
     }
 
-    async fn view(&self, caller: &AuthContext, request: leave_request::Model) -> Result<LeaveRequestView> {
-        let approvals = store::leave::decisions(&self.db, &caller.tenant_id, std::slice::from_ref(&request.id)).await?;
+    async fn view(
+        &self,
+        caller: &AuthContext,
+        request: leave_request::Model,
+    ) -> Result<LeaveRequestView> {
+        let approvals = store::leave::decisions(
+            &self.db,
+            &caller.tenant_id,
+            std::slice::from_ref(&request.id),
+        )
+        .await?;
         Ok(LeaveRequestView { request, approvals })
     }
 
     /// A request the caller may see.
-    pub async fn get_leave_request(&self, caller: &AuthContext, id: &str) -> Result<LeaveRequestView> {
+    pub async fn get_leave_request(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+    ) -> Result<LeaveRequestView> {
         let request = self.visible_request(caller, id).await?;
         self.view(caller, request).await
     }
 
-    async fn visible_request(&self, caller: &AuthContext, id: &str) -> Result<leave_request::Model> {
+    async fn visible_request(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+    ) -> Result<leave_request::Model> {
         let request = store::leave::get_request(&self.db, &caller.tenant_id, id).await?;
         let actor = self.actor(caller).await?;
         self.target_employee(caller, &actor, Some(&request.employee_id))
@@ -314,16 +417,29 @@ impl Hrm {
             (Some(one), _) => Some(vec![one.clone()]),
             (None, visible) => visible,
         };
-        let status = if filter.awaiting_my_approval { Some(RequestStatus::Pending) } else { filter.status };
-        let store_filter = RequestFilter { employee_ids, status };
-        let (mut requests, page) = store::leave::list_requests(&self.db, tenant, &self.page_tokens, &store_filter, page).await?;
+        let status = if filter.awaiting_my_approval {
+            Some(RequestStatus::Pending)
+        } else {
+            filter.status
+        };
+        let store_filter = RequestFilter {
+            employee_ids,
+            status,
+        };
+        let (mut requests, page) =
+            store::leave::list_requests(&self.db, tenant, &self.page_tokens, &store_filter, page)
+                .await?;
         if filter.awaiting_my_approval {
             let mut mine = Vec::new();
             for request in requests {
-                let employee = store::employees::get(&self.db, tenant, &request.employee_id).await?;
+                let employee =
+                    store::employees::get(&self.db, tenant, &request.employee_id).await?;
                 let facts = self.facts(&self.db, tenant, &employee).await?;
                 let chain = chain_of(&request);
-                if chain.current_approver().is_some_and(|kind| actor.may_approve(kind, &facts.subject())) {
+                if chain
+                    .current_approver()
+                    .is_some_and(|kind| actor.may_approve(kind, &facts.subject()))
+                {
                     mine.push(request);
                 }
             }
@@ -334,7 +450,11 @@ impl Hrm {
         let views = requests
             .into_iter()
             .map(|request| LeaveRequestView {
-                approvals: decisions.iter().filter(|d| d.leave_request_id == request.id).cloned().collect(),
+                approvals: decisions
+                    .iter()
+                    .filter(|d| d.leave_request_id == request.id)
+                    .cloned()
+                    .collect(),
                 request,
             })
             .collect();
@@ -344,51 +464,120 @@ impl Hrm {
     /// Approves the current level, by the approver it needs. The last level approves the
     /// request and deducts its days. Two approvers at once: one wins, the other is told
     /// the level was decided.
-    pub async fn approve_leave_request(&self, caller: &AuthContext, id: &str, comment: &str) -> Result<LeaveRequestView> {
+    pub async fn approve_leave_request(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        comment: &str,
+    ) -> Result<LeaveRequestView> {
         self.decide(caller, id, comment, true).await
     }
 
     /// Rejects a pending request.
-    pub async fn reject_leave_request(&self, caller: &AuthContext, id: &str, comment: &str) -> Result<LeaveRequestView> {
+    pub async fn reject_leave_request(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        comment: &str,
+    ) -> Result<LeaveRequestView> {
         self.decide(caller, id, comment, false).await
     }
 
-    async fn decide(&self, caller: &AuthContext, id: &str, comment: &str, approve: bool) -> Result<LeaveRequestView> {
+    async fn decide(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+        comment: &str,
+        approve: bool,
+    ) -> Result<LeaveRequestView> {
         let tenant = &caller.tenant_id;
         let request = store::leave::get_request(&self.db, tenant, id).await?;
         let actor = self.actor(caller).await?;
         let employee = store::employees::get(&self.db, tenant, &request.employee_id).await?;
         let facts = self.facts(&self.db, tenant, &employee).await?;
-        if !actor.may_act_for(&facts.subject()) && !actor.is_hr && facts.department_head_id != actor.employee_id {
+        if !actor.may_act_for(&facts.subject())
+            && !actor.is_hr
+            && facts.department_head_id != actor.employee_id
+        {
             return Err(Error::NotFound("leave_request"));
         }
         let chain = chain_of(&request);
-        let outcome = if approve { chain.approve().map(Some) } else { chain.reject().map(|()| None) }.map_err(|error| {
-            Error::FailedPrecondition {
-                reason: "ERP:HRM:REQUEST_NOT_PENDING",
-                message: error.to_string(),
-            }
+        let outcome = if approve {
+            chain.approve().map(Some)
+        } else {
+            chain.reject().map(|()| None)
+        }
+        .map_err(|error| Error::FailedPrecondition {
+            reason: "ERP:HRM:REQUEST_NOT_PENDING",
+            message: error.to_string(),
         })?;
-        let kind = chain.current_approver().ok_or_else(|| Error::Unexpected(anyhow::anyhow!("a pending request without a level")))?;
+        let kind = chain.current_approver().ok_or_else(|| {
+            Error::Unexpected(anyhow::anyhow!("a pending request without a level"))
+        })?;
         if !actor.may_approve(kind, &facts.subject()) {
-            return Err(Error::PermissionDenied("you are not the approver this level of the request needs"));
+            return Err(Error::PermissionDenied(
+                "you are not the approver this level of the request needs",
+            ));
         }
         let leave_type = store::leave::get_type(&self.db, tenant, &request.leave_type_id).await?;
         let txn = self.db.begin().await?;
-        store::leave::record_decision(&txn, tenant, &request.id, request.current_level, kind, &caller.user_id, approve, comment).await?;
+        store::leave::record_decision(
+            &txn,
+            tenant,
+            Decision {
+                request_id: &request.id,
+                level: request.current_level,
+                kind,
+                approver: &caller.user_id,
+                approved: approve,
+                comment,
+            },
+        )
+        .await?;
         let updated = match outcome {
-            None => store::leave::set_request_state(&txn, tenant, &request, RequestStatus::Rejected, request.current_level, &caller.user_id).await?,
+            None => {
+                store::leave::set_request_state(
+                    &txn,
+                    tenant,
+                    &request,
+                    RequestStatus::Rejected,
+                    request.current_level,
+                    &caller.user_id,
+                )
+                .await?
+            }
             Some(Approval::NextLevel(level)) => {
-                store::leave::set_request_state(&txn, tenant, &request, RequestStatus::Pending, i32::try_from(level).unwrap_or(i32::MAX), &caller.user_id)
-                    .await?
+                store::leave::set_request_state(
+                    &txn,
+                    tenant,
+                    &request,
+                    RequestStatus::Pending,
+                    i32::try_from(level).unwrap_or(i32::MAX),
+                    &caller.user_id,
+                )
+                .await?
             }
             Some(Approval::Approved) => {
                 // The balance may have changed since submission (expiries, other approvals).
-                let balance = store::leave::balance(&txn, tenant, &request.employee_id, &request.leave_type_id).await?;
+                let balance = store::leave::balance(
+                    &txn,
+                    tenant,
+                    &request.employee_id,
+                    &request.leave_type_id,
+                )
+                .await?;
                 if balance < i64::from(request.half_days) {
                     return Err(insufficient(balance, 0, request.half_days));
                 }
-                let approved = store::leave::set_request_state(&txn, tenant, &request, RequestStatus::Approved, request.current_level, &caller.user_id).await?;
+                let approved = store::leave::set_request_state(
+                    &txn,
+                    tenant,
+                    &request,
+                    RequestStatus::Approved,
+                    request.current_level,
+                    &caller.user_id,
+                )
+                .await?;
                 self.deduct(&txn, caller, &approved, &leave_type).await?;
                 approved
             }
@@ -398,23 +587,47 @@ impl Hrm {
     }
 
     /// Cancels a request (the employee, or HR); an approved one gets its days back.
-    pub async fn cancel_leave_request(&self, caller: &AuthContext, id: &str) -> Result<LeaveRequestView> {
+    pub async fn cancel_leave_request(
+        &self,
+        caller: &AuthContext,
+        id: &str,
+    ) -> Result<LeaveRequestView> {
         let tenant = &caller.tenant_id;
         let request = self.visible_request(caller, id).await?;
         let actor = self.actor(caller).await?;
         let own = actor.employee_id.as_deref() == Some(request.employee_id.as_str());
         if !own && !actor.is_hr {
-            return Err(Error::PermissionDenied("only the employee or HR can cancel a leave request"));
+            return Err(Error::PermissionDenied(
+                "only the employee or HR can cancel a leave request",
+            ));
         }
-        let restore = chain_of(&request).cancel().map_err(|error| Error::FailedPrecondition {
-            reason: "ERP:HRM:REQUEST_CLOSED",
-            message: error.to_string(),
-        })?;
+        let restore = chain_of(&request)
+            .cancel()
+            .map_err(|error| Error::FailedPrecondition {
+                reason: "ERP:HRM:REQUEST_CLOSED",
+                message: error.to_string(),
+            })?;
         let txn = self.db.begin().await?;
-        let cancelled = store::leave::set_request_state(&txn, tenant, &request, RequestStatus::Cancelled, request.current_level, &caller.user_id).await?;
+        let cancelled = store::leave::set_request_state(
+            &txn,
+            tenant,
+            &request,
+            RequestStatus::Cancelled,
+            request.current_level,
+            &caller.user_id,
+        )
+        .await?;
         if restore {
-            store::leave::append_ledger(&txn, tenant, &request.employee_id, &request.leave_type_id, LedgerKind::RequestCancelled, request.half_days, &request.id)
-                .await?;
+            store::leave::append_ledger(
+                &txn,
+                tenant,
+                &request.employee_id,
+                &request.leave_type_id,
+                LedgerKind::RequestCancelled,
+                request.half_days,
+                &request.id,
+            )
+            .await?;
         }
         txn.commit().await?;
         self.view(caller, cancelled).await

@@ -66,7 +66,11 @@ impl SubjectFacts {
 
 impl Hrm {
     /// The use cases over `db`, calling the auth service through `auth`.
-    pub fn new(db: DatabaseConnection, settings: &HrmSettings, auth: AuthServiceClient<MeshChannel>) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        settings: &HrmSettings,
+        auth: AuthServiceClient<MeshChannel>,
+    ) -> Self {
         Self {
             db,
             outbox: Outbox::new(SERVICE_NAME),
@@ -83,7 +87,8 @@ impl Hrm {
 
     /// The caller as the access rules see them.
     pub(crate) async fn actor(&self, caller: &AuthContext) -> Result<Actor> {
-        let own = store::employees::find_by_user(&self.db, &caller.tenant_id, &caller.user_id).await?;
+        let own =
+            store::employees::find_by_user(&self.db, &caller.tenant_id, &caller.user_id).await?;
         Ok(Actor {
             user_id: caller.user_id.clone(),
             employee_id: own.map(|employee| employee.id),
@@ -91,7 +96,12 @@ impl Hrm {
         })
     }
 
-    pub(crate) async fn facts(&self, db: &impl ConnectionTrait, tenant: &TenantId, employee: &employee::Model) -> Result<SubjectFacts> {
+    pub(crate) async fn facts(
+        &self,
+        db: &impl ConnectionTrait,
+        tenant: &TenantId,
+        employee: &employee::Model,
+    ) -> Result<SubjectFacts> {
         let head = store::departments::get(db, tenant, &employee.department_id)
             .await
             .ok()
@@ -104,14 +114,20 @@ impl Hrm {
     }
 
     /// The employee a self-service call is about: the named one, or the caller's own.
-    pub(crate) async fn target_employee(&self, caller: &AuthContext, actor: &Actor, named: Option<&str>) -> Result<employee::Model> {
+    pub(crate) async fn target_employee(
+        &self,
+        caller: &AuthContext,
+        actor: &Actor,
+        named: Option<&str>,
+    ) -> Result<employee::Model> {
         let id = match (named, &actor.employee_id) {
             (Some(id), _) => id.to_owned(),
             (None, Some(own)) => own.clone(),
             (None, None) => {
                 return Err(Error::FailedPrecondition {
                     reason: "ERP:HRM:NO_EMPLOYEE_RECORD",
-                    message: "your login is not linked to an employee record; name the employee".to_owned(),
+                    message: "your login is not linked to an employee record; name the employee"
+                        .to_owned(),
                 });
             }
         };
@@ -126,7 +142,11 @@ impl Hrm {
 
     /// The employees whose leave and attendance the caller may see: `None` for HR (all),
     /// otherwise their own record and their direct reports.
-    pub(crate) async fn visible_employees(&self, caller: &AuthContext, actor: &Actor) -> Result<Option<Vec<String>>> {
+    pub(crate) async fn visible_employees(
+        &self,
+        caller: &AuthContext,
+        actor: &Actor,
+    ) -> Result<Option<Vec<String>>> {
         if actor.is_hr {
             return Ok(None);
         }
@@ -143,7 +163,14 @@ impl Hrm {
             page_token: String::new(),
         };
         loop {
-            let (reports, next) = store::employees::list(&self.db, &caller.tenant_id, &self.page_tokens, &filter, Some(&page)).await?;
+            let (reports, next) = store::employees::list(
+                &self.db,
+                &caller.tenant_id,
+                &self.page_tokens,
+                &filter,
+                Some(&page),
+            )
+            .await?;
             visible.extend(reports.into_iter().map(|report| report.id));
             if next.next_page_token.is_empty() {
                 break;

@@ -56,10 +56,18 @@ mod tests {
     use super::*;
 
     fn actor(employee: Option<&str>, is_hr: bool) -> Actor {
-        Actor { user_id: "u".into(), employee_id: employee.map(str::to_owned), is_hr }
+        Actor {
+            user_id: "u".into(),
+            employee_id: employee.map(str::to_owned),
+            is_hr,
+        }
     }
 
-    const SUBJECT: Subject<'static> = Subject { employee_id: "emp", manager_id: Some("boss"), department_head_id: Some("head") };
+    const SUBJECT: Subject<'static> = Subject {
+        employee_id: "emp",
+        manager_id: Some("boss"),
+        department_head_id: Some("head"),
+    };
 
     #[test]
     fn employees_managers_and_hr_see_what_they_should() {

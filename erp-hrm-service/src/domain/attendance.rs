@@ -26,7 +26,8 @@ impl Default for WorkdayPolicy {
 
 impl WorkdayPolicy {
     fn offset(&self) -> FixedOffset {
-        FixedOffset::east_opt(self.utc_offset_minutes * 60).unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
+        FixedOffset::east_opt(self.utc_offset_minutes * 60)
+            .unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!()))
     }
 
     /// The local calendar day of an instant.
@@ -82,7 +83,10 @@ pub struct SummaryRow {
 
 /// Sums sessions per employee per day (or per ISO week, starting Monday).
 pub fn summarize(sessions: &[Session], weekly: bool, policy: &WorkdayPolicy) -> Vec<SummaryRow> {
-    let mut buckets: BTreeMap<(String, NaiveDate), (i32, i32, std::collections::BTreeSet<NaiveDate>)> = BTreeMap::new();
+    let mut buckets: BTreeMap<
+        (String, NaiveDate),
+        (i32, i32, std::collections::BTreeSet<NaiveDate>),
+    > = BTreeMap::new();
     for session in sessions {
         let day = policy.local_day(session.check_in);
         let bucket = if weekly {
@@ -90,20 +94,24 @@ pub fn summarize(sessions: &[Session], weekly: bool, policy: &WorkdayPolicy) -> 
         } else {
             day
         };
-        let entry = buckets.entry((session.employee_id.clone(), bucket)).or_default();
+        let entry = buckets
+            .entry((session.employee_id.clone(), bucket))
+            .or_default();
         entry.0 += session.worked_minutes;
         entry.1 += i32::from(session.late);
         entry.2.insert(day);
     }
     buckets
         .into_iter()
-        .map(|((employee_id, bucket_start), (worked_minutes, late_arrivals, days))| SummaryRow {
-            employee_id,
-            bucket_start,
-            worked_minutes,
-            late_arrivals,
-            days_present: i32::try_from(days.len()).unwrap_or(i32::MAX),
-        })
+        .map(
+            |((employee_id, bucket_start), (worked_minutes, late_arrivals, days))| SummaryRow {
+                employee_id,
+                bucket_start,
+                worked_minutes,
+                late_arrivals,
+                days_present: i32::try_from(days.len()).unwrap_or(i32::MAX),
+            },
+        )
         .collect()
 }
 
@@ -114,7 +122,9 @@ mod tests {
     use super::*;
 
     fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, day, hour, minute, 0).single().expect("instant")
+        Utc.with_ymd_and_hms(2026, 11, day, hour, minute, 0)
+            .single()
+            .expect("instant")
     }
 
     #[test]
@@ -122,7 +132,10 @@ mod tests {
         let utc = WorkdayPolicy::default();
         assert!(!utc.is_late(at(2, 9, 0)));
         assert!(utc.is_late(at(2, 9, 1)));
-        let berlin = WorkdayPolicy { utc_offset_minutes: 60, ..WorkdayPolicy::default() };
+        let berlin = WorkdayPolicy {
+            utc_offset_minutes: 60,
+            ..WorkdayPolicy::default()
+        };
         assert!(!berlin.is_late(at(2, 7, 59)), "08:59 local");
         assert!(berlin.is_late(at(2, 8, 30)), "09:30 local");
     }
@@ -137,16 +150,41 @@ mod tests {
     fn summaries_bucket_by_day_and_by_week() {
         let policy = WorkdayPolicy::default();
         let sessions = vec![
-            Session { employee_id: "e".into(), check_in: at(2, 9, 30), worked_minutes: 240, late: true },
-            Session { employee_id: "e".into(), check_in: at(2, 14, 0), worked_minutes: 180, late: true },
-            Session { employee_id: "e".into(), check_in: at(4, 8, 45), worked_minutes: 480, late: false },
+            Session {
+                employee_id: "e".into(),
+                check_in: at(2, 9, 30),
+                worked_minutes: 240,
+                late: true,
+            },
+            Session {
+                employee_id: "e".into(),
+                check_in: at(2, 14, 0),
+                worked_minutes: 180,
+                late: true,
+            },
+            Session {
+                employee_id: "e".into(),
+                check_in: at(4, 8, 45),
+                worked_minutes: 480,
+                late: false,
+            },
         ];
         let daily = summarize(&sessions, false, &policy);
         assert_eq!(daily.len(), 2);
-        assert_eq!((daily[0].worked_minutes, daily[0].late_arrivals, daily[0].days_present), (420, 2, 1));
+        assert_eq!(
+            (
+                daily[0].worked_minutes,
+                daily[0].late_arrivals,
+                daily[0].days_present
+            ),
+            (420, 2, 1)
+        );
         let weekly = summarize(&sessions, true, &policy);
         assert_eq!(weekly.len(), 1);
-        assert_eq!(weekly[0].bucket_start, NaiveDate::from_ymd_opt(2026, 11, 2).expect("monday"));
+        assert_eq!(
+            weekly[0].bucket_start,
+            NaiveDate::from_ymd_opt(2026, 11, 2).expect("monday")
+        );
         assert_eq!((weekly[0].worked_minutes, weekly[0].days_present), (900, 2));
     }
 }

@@ -8,7 +8,10 @@ pub fn parse_code(raw: &str) -> Result<String, String> {
     if code.is_empty() || code.len() > 16 {
         return Err("must be 1 to 16 characters".to_owned());
     }
-    if !code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-') {
+    if !code
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
         return Err("may contain only A-Z, 0-9, _ and -".to_owned());
     }
     Ok(code)
@@ -16,7 +19,11 @@ pub fn parse_code(raw: &str) -> Result<String, String> {
 
 /// Whether putting `department` under `new_parent` would close a cycle: the new parent
 /// is the department itself or one of its descendants. `parent_of` walks the tree.
-pub fn creates_cycle(department: &str, new_parent: &str, parent_of: impl Fn(&str) -> Option<String>) -> bool {
+pub fn creates_cycle(
+    department: &str,
+    new_parent: &str,
+    parent_of: impl Fn(&str) -> Option<String>,
+) -> bool {
     let mut current = Some(new_parent.to_owned());
     let mut steps = 0;
     while let Some(id) = current {
@@ -44,22 +51,37 @@ pub struct TreeNode<T> {
 
 /// Arranges departments (id, parent id, value) into trees, children in input order;
 /// `root` limits the result to one subtree.
-pub fn build_tree<T: Clone>(items: &[(String, Option<String>, T)], root: Option<&str>) -> Vec<TreeNode<T>> {
+pub fn build_tree<T: Clone>(
+    items: &[(String, Option<String>, T)],
+    root: Option<&str>,
+) -> Vec<TreeNode<T>> {
     let mut children: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
     for (index, (_, parent, _)) in items.iter().enumerate() {
         children.entry(parent.as_deref()).or_default().push(index);
     }
-    fn grow<T: Clone>(index: usize, items: &[(String, Option<String>, T)], children: &BTreeMap<Option<&str>, Vec<usize>>, depth: usize) -> TreeNode<T> {
+    fn grow<T: Clone>(
+        index: usize,
+        items: &[(String, Option<String>, T)],
+        children: &BTreeMap<Option<&str>, Vec<usize>>,
+        depth: usize,
+    ) -> TreeNode<T> {
         let (id, _, item) = &items[index];
         let kids = if depth > 1_000 {
             Vec::new()
         } else {
             children
                 .get(&Some(id.as_str()))
-                .map(|kids| kids.iter().map(|kid| grow(*kid, items, children, depth + 1)).collect())
+                .map(|kids| {
+                    kids.iter()
+                        .map(|kid| grow(*kid, items, children, depth + 1))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
-        TreeNode { item: item.clone(), children: kids }
+        TreeNode {
+            item: item.clone(),
+            children: kids,
+        }
     }
     match root {
         Some(root) => items
@@ -69,7 +91,12 @@ pub fn build_tree<T: Clone>(items: &[(String, Option<String>, T)], root: Option<
             .unwrap_or_default(),
         None => children
             .get(&None)
-            .map(|roots| roots.iter().map(|index| grow(*index, items, &children, 0)).collect())
+            .map(|roots| {
+                roots
+                    .iter()
+                    .map(|index| grow(*index, items, &children, 0))
+                    .collect()
+            })
             .unwrap_or_default(),
     }
 }

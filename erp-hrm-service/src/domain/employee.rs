@@ -8,7 +8,10 @@ pub fn parse_employee_number(raw: &str) -> Result<String, String> {
     if number.is_empty() || number.len() > 32 {
         return Err("must be 1 to 32 characters".to_owned());
     }
-    if !number.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !number
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         return Err("may contain only letters, digits, _ and -".to_owned());
     }
     Ok(number.to_owned())
@@ -81,7 +84,11 @@ impl EmploymentType {
 }
 
 /// Checks a termination: not twice, not before the hire date.
-pub fn check_termination(status: EmployeeStatus, hire_date: NaiveDate, termination_date: NaiveDate) -> Result<(), String> {
+pub fn check_termination(
+    status: EmployeeStatus,
+    hire_date: NaiveDate,
+    termination_date: NaiveDate,
+) -> Result<(), String> {
     if status == EmployeeStatus::Terminated {
         return Err("the employee is already terminated".to_owned());
     }
@@ -94,8 +101,12 @@ pub fn check_termination(status: EmployeeStatus, hire_date: NaiveDate, terminati
 /// Checks a status change by update: only between active and on leave.
 pub fn check_status_change(from: EmployeeStatus, to: EmployeeStatus) -> Result<(), String> {
     match (from, to) {
-        (EmployeeStatus::Terminated, _) => Err("a terminated employee cannot change status".to_owned()),
-        (_, EmployeeStatus::Terminated) => Err("use TerminateEmployee to end an employment".to_owned()),
+        (EmployeeStatus::Terminated, _) => {
+            Err("a terminated employee cannot change status".to_owned())
+        }
+        (_, EmployeeStatus::Terminated) => {
+            Err("use TerminateEmployee to end an employment".to_owned())
+        }
         _ => Ok(()),
     }
 }

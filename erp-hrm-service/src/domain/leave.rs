@@ -41,7 +41,12 @@ pub const MAX_REQUEST_DAYS: i64 = 366;
 /// Working half days from `start` to `end` (inclusive), weekends excluded. A half-day
 /// start takes only the afternoon of the first day; a half-day end only the morning of
 /// the last.
-pub fn working_half_days(start: NaiveDate, end: NaiveDate, start_half: bool, end_half: bool) -> Result<u32, String> {
+pub fn working_half_days(
+    start: NaiveDate,
+    end: NaiveDate,
+    start_half: bool,
+    end_half: bool,
+) -> Result<u32, String> {
     if end < start {
         return Err("the end date is before the start date".to_owned());
     }
@@ -49,7 +54,9 @@ pub fn working_half_days(start: NaiveDate, end: NaiveDate, start_half: bool, end
         return Err(format!("a request covers at most {MAX_REQUEST_DAYS} days"));
     }
     if start == end && start_half && end_half {
-        return Err("a one-day request cannot start in the afternoon and end in the morning".to_owned());
+        return Err(
+            "a one-day request cannot start in the afternoon and end in the morning".to_owned(),
+        );
     }
     let is_working = |day: NaiveDate| !matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
     let mut half_days = 0u32;
@@ -146,7 +153,9 @@ pub struct Chain {
 impl Chain {
     /// The approver kind the current level needs.
     pub fn current_approver(&self) -> Option<ApproverKind> {
-        (self.status == RequestStatus::Pending).then(|| self.levels.get(self.level).copied()).flatten()
+        (self.status == RequestStatus::Pending)
+            .then(|| self.levels.get(self.level).copied())
+            .flatten()
     }
 
     /// Approves the current level.
@@ -231,9 +240,20 @@ mod tests {
 
     #[test]
     fn weekends_do_not_count() {
-        assert_eq!(working_half_days(day(2), day(6), false, false), Ok(10), "Mon–Fri");
-        assert_eq!(working_half_days(day(6), day(9), false, false), Ok(4), "Fri–Mon");
-        assert!(working_half_days(day(7), day(8), false, false).is_err(), "a weekend only");
+        assert_eq!(
+            working_half_days(day(2), day(6), false, false),
+            Ok(10),
+            "Mon–Fri"
+        );
+        assert_eq!(
+            working_half_days(day(6), day(9), false, false),
+            Ok(4),
+            "Fri–Mon"
+        );
+        assert!(
+            working_half_days(day(7), day(8), false, false).is_err(),
+            "a weekend only"
+        );
     }
 
     #[test]
@@ -253,7 +273,11 @@ mod tests {
 
     #[test]
     fn a_two_level_chain_moves_level_by_level_then_approves() {
-        let mut chain = Chain { status: RequestStatus::Pending, level: 0, levels: vec![ApproverKind::DirectManager, ApproverKind::Hr] };
+        let mut chain = Chain {
+            status: RequestStatus::Pending,
+            level: 0,
+            levels: vec![ApproverKind::DirectManager, ApproverKind::Hr],
+        };
         assert_eq!(chain.current_approver(), Some(ApproverKind::DirectManager));
         assert_eq!(chain.approve(), Ok(Approval::NextLevel(1)));
         chain.level = 1;
@@ -261,12 +285,20 @@ mod tests {
         assert_eq!(chain.approve(), Ok(Approval::Approved));
         chain.status = RequestStatus::Approved;
         assert!(chain.approve().is_err(), "approving twice is refused");
-        assert_eq!(chain.cancel(), Ok(true), "cancelling an approved request restores the days");
+        assert_eq!(
+            chain.cancel(),
+            Ok(true),
+            "cancelling an approved request restores the days"
+        );
     }
 
     #[test]
     fn closed_requests_cannot_move() {
-        let chain = Chain { status: RequestStatus::Rejected, level: 0, levels: vec![ApproverKind::Hr] };
+        let chain = Chain {
+            status: RequestStatus::Rejected,
+            level: 0,
+            levels: vec![ApproverKind::Hr],
+        };
         assert!(chain.approve().is_err());
         assert!(chain.reject().is_err());
         assert!(chain.cancel().is_err());

@@ -15,7 +15,9 @@ use crate::{
         leave::{ApproverKind, LedgerKind, RequestStatus},
     },
     store::{
-        entities::{attendance_record, department, employee, leave_allocation, leave_ledger, leave_type},
+        entities::{
+            attendance_record, department, employee, leave_allocation, leave_ledger, leave_type,
+        },
         leave::levels_of,
     },
 };
@@ -39,7 +41,12 @@ pub(crate) fn date(value: NaiveDate) -> Date {
     }
 }
 
-pub(crate) fn audit(created_at: DateTime<Utc>, created_by: &str, updated_at: DateTime<Utc>, updated_by: &str) -> AuditInfo {
+pub(crate) fn audit(
+    created_at: DateTime<Utc>,
+    created_by: &str,
+    updated_at: DateTime<Utc>,
+    updated_by: &str,
+) -> AuditInfo {
     AuditInfo {
         create_time: Some(timestamp(created_at)),
         created_by: created_by.to_owned(),
@@ -61,15 +68,25 @@ impl Fields {
     }
 
     pub(crate) fn optional_id(&mut self, field: &str, raw: &str) -> Option<String> {
-        self.0.check(field, values::parse_optional_id(raw)).flatten()
+        self.0
+            .check(field, values::parse_optional_id(raw))
+            .flatten()
     }
 
-    pub(crate) fn text(&mut self, field: &str, raw: &str, max: usize, required: bool) -> Option<String> {
+    pub(crate) fn text(
+        &mut self,
+        field: &str,
+        raw: &str,
+        max: usize,
+        required: bool,
+    ) -> Option<String> {
         self.0.check(field, values::parse_text(raw, max, required))
     }
 
     pub(crate) fn email(&mut self, field: &str, raw: &str) -> Option<String> {
-        self.0.check(field, values::Email::parse(raw)).map(|email| email.as_str().to_owned())
+        self.0
+            .check(field, values::Email::parse(raw))
+            .map(|email| email.as_str().to_owned())
     }
 
     pub(crate) fn date(&mut self, field: &str, value: Option<&Date>) -> Option<NaiveDate> {
@@ -88,7 +105,11 @@ impl Fields {
         parsed
     }
 
-    pub(crate) fn period(&mut self, field: &str, value: Option<&DateRange>) -> Option<(NaiveDate, NaiveDate)> {
+    pub(crate) fn period(
+        &mut self,
+        field: &str,
+        value: Option<&DateRange>,
+    ) -> Option<(NaiveDate, NaiveDate)> {
         let Some(range) = value else {
             self.0.add(field, "is required");
             return None;
@@ -97,7 +118,8 @@ impl Fields {
         let end = self.date(&format!("{field}.end_date"), range.end_date.as_ref());
         let (start, end) = (start?, end?);
         if end < start {
-            self.0.add(format!("{field}.end_date"), "is before the start date");
+            self.0
+                .add(format!("{field}.end_date"), "is before the start date");
             return None;
         }
         Some((start, end))
@@ -168,7 +190,12 @@ pub(crate) fn department(row: &department::Model) -> proto::Department {
         name: row.name.clone(),
         parent_department_id: row.parent_id.clone().unwrap_or_default(),
         head_employee_id: row.head_employee_id.clone().unwrap_or_default(),
-        audit: Some(audit(row.created_at, &row.created_by, row.updated_at, &row.updated_by)),
+        audit: Some(audit(
+            row.created_at,
+            &row.created_by,
+            row.updated_at,
+            &row.updated_by,
+        )),
         version: row.version,
     }
 }
@@ -223,9 +250,17 @@ pub(crate) fn leave_type(row: &leave_type::Model) -> proto::LeaveType {
         paid: row.paid,
         half_days_per_year: row.half_days_per_year,
         carry_forward_cap_half_days: row.carry_forward_cap_half_days,
-        approval_levels: levels_of(&row.approval_levels).into_iter().map(|kind| proto_approver(kind) as i32).collect(),
+        approval_levels: levels_of(&row.approval_levels)
+            .into_iter()
+            .map(|kind| proto_approver(kind) as i32)
+            .collect(),
         active: row.active,
-        audit: Some(audit(row.created_at, &row.created_by, row.updated_at, &row.updated_by)),
+        audit: Some(audit(
+            row.created_at,
+            &row.created_by,
+            row.updated_at,
+            &row.updated_by,
+        )),
     }
 }
 
@@ -241,7 +276,12 @@ pub(crate) fn allocation(row: &leave_allocation::Model) -> proto::LeaveAllocatio
         }),
         half_days: row.half_days,
         note: row.note.clone(),
-        audit: Some(audit(row.created_at, &row.created_by, row.created_at, &row.created_by)),
+        audit: Some(audit(
+            row.created_at,
+            &row.created_by,
+            row.created_at,
+            &row.created_by,
+        )),
     }
 }
 
@@ -296,14 +336,20 @@ pub(crate) fn leave_request(view: &LeaveRequestView) -> proto::LeaveRequest {
             .iter()
             .map(|decision| proto::LeaveApproval {
                 level: decision.level,
-                approver_kind: ApproverKind::from_name(&decision.approver_kind).map_or(0, |kind| proto_approver(kind) as i32),
+                approver_kind: ApproverKind::from_name(&decision.approver_kind)
+                    .map_or(0, |kind| proto_approver(kind) as i32),
                 approver_user_id: decision.approver_user_id.clone(),
                 approved: decision.approved,
                 comment: decision.comment.clone(),
                 decide_time: Some(timestamp(decision.decided_at)),
             })
             .collect(),
-        audit: Some(audit(row.created_at, &row.created_by, row.updated_at, &row.updated_by)),
+        audit: Some(audit(
+            row.created_at,
+            &row.created_by,
+            row.updated_at,
+            &row.updated_by,
+        )),
         version: row.version,
     }
 }

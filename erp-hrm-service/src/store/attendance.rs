@@ -10,7 +10,11 @@ use super::entities::attendance_record;
 use crate::error::{Error, Result};
 
 /// The employee's open record (checked in, not out).
-pub async fn open_record(db: &impl ConnectionTrait, tenant: &TenantId, employee_id: &str) -> Result<Option<attendance_record::Model>> {
+pub async fn open_record(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+) -> Result<Option<attendance_record::Model>> {
     Ok(scoped::<attendance_record::Entity>(tenant)
         .find()
         .filter(attendance_record::Column::EmployeeId.eq(employee_id))
@@ -82,7 +86,9 @@ pub async fn list(
     let list_key = format!(
         "attendance?employees={}&period={}",
         employee_ids.map(|ids| ids.join(",")).unwrap_or_default(),
-        period.map(|(from, to)| format!("{from}..{to}")).unwrap_or_default()
+        period
+            .map(|(from, to)| format!("{from}..{to}"))
+            .unwrap_or_default()
     );
     let window: PageWindow<String> = tokens.window(&list_key, page)?;
     let mut select = scoped::<attendance_record::Entity>(tenant).find();
@@ -95,9 +101,15 @@ pub async fn list(
             .filter(attendance_record::Column::CheckInAt.lt(to));
     }
     let after = window.after.clone().map(|id| vec![id.into()]);
-    let rows = keyset_in(select, &[attendance_record::Column::Id], after, window.fetch_limit(), Direction::Descending)
-        .all(db)
-        .await?;
+    let rows = keyset_in(
+        select,
+        &[attendance_record::Column::Id],
+        after,
+        window.fetch_limit(),
+        Direction::Descending,
+    )
+    .all(db)
+    .await?;
     Ok(tokens.finish(&list_key, &window, rows, |row| row.id.clone()))
 }
 
@@ -116,5 +128,8 @@ pub async fn in_period(
     if let Some(employees) = employee_ids {
         select = select.filter(attendance_record::Column::EmployeeId.is_in(employees.to_vec()));
     }
-    Ok(select.order_by_asc(attendance_record::Column::CheckInAt).all(db).await?)
+    Ok(select
+        .order_by_asc(attendance_record::Column::CheckInAt)
+        .all(db)
+        .await?)
 }

@@ -3,7 +3,9 @@
 use erp_db::{PageTokens, PageWindow, keyset, scoped, update_versioned};
 use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
 
 use super::entities::{department, employee};
 use crate::{
@@ -25,7 +27,12 @@ pub struct NewDepartment {
 }
 
 /// Inserts a department.
-pub async fn insert(db: &impl ConnectionTrait, tenant: &TenantId, new: NewDepartment, actor: &str) -> Result<department::Model> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    new: NewDepartment,
+    actor: &str,
+) -> Result<department::Model> {
     let now = erp_db::time::now();
     let code = new.code.clone();
     scoped::<department::Entity>(tenant)
@@ -44,11 +51,18 @@ pub async fn insert(db: &impl ConnectionTrait, tenant: &TenantId, new: NewDepart
         })
         .insert(db)
         .await
-        .map_err(super::taken("ERP:HRM:DEPARTMENT_CODE_TAKEN", format!("the department code {code} is taken")))
+        .map_err(super::taken(
+            "ERP:HRM:DEPARTMENT_CODE_TAKEN",
+            format!("the department code {code} is taken"),
+        ))
 }
 
 /// A department of the tenant.
-pub async fn get(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> Result<department::Model> {
+pub async fn get(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<department::Model> {
     scoped::<department::Entity>(tenant)
         .find_by_id(id.to_owned())
         .one(db)
@@ -80,11 +94,21 @@ pub async fn list(
     if let Some(parent) = parent {
         select = select.filter(department::Column::ParentId.eq(parent));
     }
-    let after = window.after.clone().map(|(name, id)| vec![name.into(), id.into()]);
-    let rows = keyset(select, &[department::Column::Name, department::Column::Id], after, window.fetch_limit())
-        .all(db)
-        .await?;
-    Ok(tokens.finish(&list_key, &window, rows, |row| (row.name.clone(), row.id.clone())))
+    let after = window
+        .after
+        .clone()
+        .map(|(name, id)| vec![name.into(), id.into()]);
+    let rows = keyset(
+        select,
+        &[department::Column::Name, department::Column::Id],
+        after,
+        window.fetch_limit(),
+    )
+    .all(db)
+    .await?;
+    Ok(tokens.finish(&list_key, &window, rows, |row| {
+        (row.name.clone(), row.id.clone())
+    }))
 }
 
 /// Changes of a department; `None` leaves a field as it is.
@@ -108,7 +132,11 @@ pub async fn update(
     actor: &str,
 ) -> Result<department::Model> {
     let current = get(db, tenant, id).await?;
-    let expected = if expected_version == 0 { current.version } else { expected_version };
+    let expected = if expected_version == 0 {
+        current.version
+    } else {
+        expected_version
+    };
     let mut row = department::ActiveModel {
         updated_at: Set(erp_db::time::now()),
         updated_by: Set(actor.to_owned()),
@@ -139,7 +167,9 @@ pub async fn delete(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> R
     if children > 0 || members > 0 {
         return Err(Error::FailedPrecondition {
             reason: "ERP:HRM:DEPARTMENT_NOT_EMPTY",
-            message: format!("the department has {children} sub-departments and {members} employees; move them first"),
+            message: format!(
+                "the department has {children} sub-departments and {members} employees; move them first"
+            ),
         });
     }
     scoped::<department::Entity>(tenant)

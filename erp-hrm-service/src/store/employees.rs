@@ -41,7 +41,8 @@ fn unique_error(error: sea_orm::DbErr) -> Error {
     if erp_db::is_unique_violation(&error) {
         Error::AlreadyExists {
             reason: "ERP:HRM:EMPLOYEE_EXISTS",
-            message: "an employee with that employee number or work email exists in this tenant".to_owned(),
+            message: "an employee with that employee number or work email exists in this tenant"
+                .to_owned(),
         }
     } else {
         Error::from(error)
@@ -49,7 +50,13 @@ fn unique_error(error: sea_orm::DbErr) -> Error {
 }
 
 /// Inserts an employee.
-pub async fn insert(db: &impl ConnectionTrait, tenant: &TenantId, id: &str, new: &NewEmployee, actor: &str) -> Result<employee::Model> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    new: &NewEmployee,
+    actor: &str,
+) -> Result<employee::Model> {
     let now = erp_db::time::now();
     scoped::<employee::Entity>(tenant)
         .stamp(employee::ActiveModel {
@@ -81,14 +88,23 @@ pub async fn insert(db: &impl ConnectionTrait, tenant: &TenantId, id: &str, new:
 }
 
 /// Links the employee's login.
-pub async fn set_user(db: &impl ConnectionTrait, tenant: &TenantId, id: &str, user_id: &str) -> Result<employee::Model> {
+pub async fn set_user(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    user_id: &str,
+) -> Result<employee::Model> {
     let mut row: employee::ActiveModel = get(db, tenant, id).await?.into();
     row.user_id = Set(Some(user_id.to_owned()));
     Ok(row.update(db).await?)
 }
 
 /// An employee of the tenant.
-pub async fn get(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> Result<employee::Model> {
+pub async fn get(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<employee::Model> {
     scoped::<employee::Entity>(tenant)
         .find_by_id(id.to_owned())
         .one(db)
@@ -97,7 +113,11 @@ pub async fn get(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> Resu
 }
 
 /// The employee record of a login, if any.
-pub async fn find_by_user(db: &impl ConnectionTrait, tenant: &TenantId, user_id: &str) -> Result<Option<employee::Model>> {
+pub async fn find_by_user(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    user_id: &str,
+) -> Result<Option<employee::Model>> {
     Ok(scoped::<employee::Entity>(tenant)
         .find()
         .filter(employee::Column::UserId.eq(user_id))
@@ -126,7 +146,11 @@ pub async fn list(
 ) -> Result<(Vec<employee::Model>, PageResponse)> {
     let list_key = format!(
         "employees?departments={}&status={}&manager={}",
-        filter.department_ids.as_ref().map(|ids| ids.join(",")).unwrap_or_default(),
+        filter
+            .department_ids
+            .as_ref()
+            .map(|ids| ids.join(","))
+            .unwrap_or_default(),
         filter.status.map_or("", EmployeeStatus::as_str),
         filter.manager_id.as_deref().unwrap_or("")
     );
@@ -147,14 +171,22 @@ pub async fn list(
         .map(|(last, first, id)| vec![last.into(), first.into(), id.into()]);
     let rows = keyset(
         select,
-        &[employee::Column::LastName, employee::Column::FirstName, employee::Column::Id],
+        &[
+            employee::Column::LastName,
+            employee::Column::FirstName,
+            employee::Column::Id,
+        ],
         after,
         window.fetch_limit(),
     )
     .all(db)
     .await?;
     Ok(tokens.finish(&list_key, &window, rows, |row| {
-        (row.last_name.clone(), row.first_name.clone(), row.id.clone())
+        (
+            row.last_name.clone(),
+            row.first_name.clone(),
+            row.id.clone(),
+        )
     }))
 }
 
@@ -264,7 +296,9 @@ pub async fn delete(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> R
     if history > 0 {
         return Err(Error::FailedPrecondition {
             reason: "ERP:HRM:EMPLOYEE_HAS_HISTORY",
-            message: "the employee has leave, attendance or reports; terminate the employment instead".to_owned(),
+            message:
+                "the employee has leave, attendance or reports; terminate the employment instead"
+                    .to_owned(),
         });
     }
     scoped::<employee::Entity>(tenant)

@@ -5,7 +5,8 @@ use erp_db::{Direction, PageTokens, PageWindow, keyset, keyset_in, scoped, updat
 use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Set,
     sea_query::{Expr, Func},
 };
 
@@ -17,12 +18,19 @@ use crate::{
 
 /// Stores an approval chain as `kind,kind`.
 pub fn levels_column(levels: &[ApproverKind]) -> String {
-    levels.iter().map(|kind| kind.as_str()).collect::<Vec<_>>().join(",")
+    levels
+        .iter()
+        .map(|kind| kind.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Reads an approval chain.
 pub fn levels_of(column: &str) -> Vec<ApproverKind> {
-    column.split(',').filter_map(ApproverKind::from_name).collect()
+    column
+        .split(',')
+        .filter_map(ApproverKind::from_name)
+        .collect()
 }
 
 /// A validated leave type.
@@ -45,7 +53,12 @@ pub struct LeaveTypeValues {
 }
 
 /// Inserts a leave type.
-pub async fn insert_type(db: &impl ConnectionTrait, tenant: &TenantId, values: &LeaveTypeValues, actor: &str) -> Result<leave_type::Model> {
+pub async fn insert_type(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    values: &LeaveTypeValues,
+    actor: &str,
+) -> Result<leave_type::Model> {
     let now = erp_db::time::now();
     scoped::<leave_type::Entity>(tenant)
         .stamp(leave_type::ActiveModel {
@@ -65,11 +78,18 @@ pub async fn insert_type(db: &impl ConnectionTrait, tenant: &TenantId, values: &
         })
         .insert(db)
         .await
-        .map_err(super::taken("ERP:HRM:LEAVE_TYPE_CODE_TAKEN", format!("the leave type code {} is taken", values.code)))
+        .map_err(super::taken(
+            "ERP:HRM:LEAVE_TYPE_CODE_TAKEN",
+            format!("the leave type code {} is taken", values.code),
+        ))
 }
 
 /// A leave type of the tenant.
-pub async fn get_type(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> Result<leave_type::Model> {
+pub async fn get_type(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<leave_type::Model> {
     scoped::<leave_type::Entity>(tenant)
         .find_by_id(id.to_owned())
         .one(db)
@@ -91,15 +111,31 @@ pub async fn list_types(
     if !include_inactive {
         select = select.filter(leave_type::Column::Active.eq(true));
     }
-    let after = window.after.clone().map(|(name, id)| vec![name.into(), id.into()]);
-    let rows = keyset(select, &[leave_type::Column::Name, leave_type::Column::Id], after, window.fetch_limit())
-        .all(db)
-        .await?;
-    Ok(tokens.finish(&list_key, &window, rows, |row| (row.name.clone(), row.id.clone())))
+    let after = window
+        .after
+        .clone()
+        .map(|(name, id)| vec![name.into(), id.into()]);
+    let rows = keyset(
+        select,
+        &[leave_type::Column::Name, leave_type::Column::Id],
+        after,
+        window.fetch_limit(),
+    )
+    .all(db)
+    .await?;
+    Ok(tokens.finish(&list_key, &window, rows, |row| {
+        (row.name.clone(), row.id.clone())
+    }))
 }
 
 /// Replaces a leave type's values.
-pub async fn update_type(db: &impl ConnectionTrait, tenant: &TenantId, id: &str, values: &LeaveTypeValues, actor: &str) -> Result<leave_type::Model> {
+pub async fn update_type(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    values: &LeaveTypeValues,
+    actor: &str,
+) -> Result<leave_type::Model> {
     let mut row: leave_type::ActiveModel = get_type(db, tenant, id).await?.into();
     row.name = Set(values.name.clone());
     row.paid = Set(values.paid);
@@ -137,18 +173,35 @@ pub async fn append_ledger(
         .await?)
 }
 
+/// Days granted to one employee for one leave type and period.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAllocation<'a> {
+    /// The employee.
+    pub employee_id: &'a str,
+    /// The leave type.
+    pub leave_type_id: &'a str,
+    /// First and last day the days are valid.
+    pub period: (NaiveDate, NaiveDate),
+    /// Half days granted.
+    pub half_days: i32,
+    /// Why.
+    pub note: &'a str,
+}
+
 /// Inserts an allocation and its ledger row.
-#[allow(clippy::too_many_arguments)]
 pub async fn allocate(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
-    employee_id: &str,
-    leave_type_id: &str,
-    period: (NaiveDate, NaiveDate),
-    half_days: i32,
-    note: &str,
+    new: NewAllocation<'_>,
     actor: &str,
 ) -> Result<leave_allocation::Model> {
+    let NewAllocation {
+        employee_id,
+        leave_type_id,
+        period,
+        half_days,
+        note,
+    } = new;
     let allocation = scoped::<leave_allocation::Entity>(tenant)
         .stamp(leave_allocation::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
@@ -164,7 +217,16 @@ pub async fn allocate(
         })
         .insert(db)
         .await?;
-    append_ledger(db, tenant, employee_id, leave_type_id, LedgerKind::Allocation, half_days, &allocation.id).await?;
+    append_ledger(
+        db,
+        tenant,
+        employee_id,
+        leave_type_id,
+        LedgerKind::Allocation,
+        half_days,
+        &allocation.id,
+    )
+    .await?;
     Ok(allocation)
 }
 
@@ -177,7 +239,11 @@ pub async fn list_allocations(
     leave_type_id: Option<&str>,
     page: Option<&PageRequest>,
 ) -> Result<(Vec<leave_allocation::Model>, PageResponse)> {
-    let list_key = format!("allocations?employee={}&type={}", employee_id.unwrap_or(""), leave_type_id.unwrap_or(""));
+    let list_key = format!(
+        "allocations?employee={}&type={}",
+        employee_id.unwrap_or(""),
+        leave_type_id.unwrap_or("")
+    );
     let window: PageWindow<String> = tokens.window(&list_key, page)?;
     let mut select = scoped::<leave_allocation::Entity>(tenant).find();
     if let Some(employee) = employee_id {
@@ -187,9 +253,15 @@ pub async fn list_allocations(
         select = select.filter(leave_allocation::Column::LeaveTypeId.eq(kind));
     }
     let after = window.after.clone().map(|id| vec![id.into()]);
-    let rows = keyset_in(select, &[leave_allocation::Column::Id], after, window.fetch_limit(), Direction::Descending)
-        .all(db)
-        .await?;
+    let rows = keyset_in(
+        select,
+        &[leave_allocation::Column::Id],
+        after,
+        window.fetch_limit(),
+        Direction::Descending,
+    )
+    .all(db)
+    .await?;
     Ok(tokens.finish(&list_key, &window, rows, |row| row.id.clone()))
 }
 
@@ -200,22 +272,37 @@ struct Sum {
 }
 
 /// Balance per leave type of an employee: the sum of their ledger.
-pub async fn balances(db: &impl ConnectionTrait, tenant: &TenantId, employee_id: &str) -> Result<Vec<(String, i64)>> {
+pub async fn balances(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+) -> Result<Vec<(String, i64)>> {
     let sums = scoped::<leave_ledger::Entity>(tenant)
         .find()
         .filter(leave_ledger::Column::EmployeeId.eq(employee_id))
         .select_only()
         .column(leave_ledger::Column::LeaveTypeId)
-        .column_as(Expr::from(Func::sum(Expr::col(leave_ledger::Column::HalfDaysDelta))), "total")
+        .column_as(
+            Expr::from(Func::sum(Expr::col(leave_ledger::Column::HalfDaysDelta))),
+            "total",
+        )
         .group_by(leave_ledger::Column::LeaveTypeId)
         .into_model::<Sum>()
         .all(db)
         .await?;
-    Ok(sums.into_iter().map(|sum| (sum.leave_type_id, sum.total.unwrap_or(0))).collect())
+    Ok(sums
+        .into_iter()
+        .map(|sum| (sum.leave_type_id, sum.total.unwrap_or(0)))
+        .collect())
 }
 
 /// The balance of one leave type.
-pub async fn balance(db: &impl ConnectionTrait, tenant: &TenantId, employee_id: &str, leave_type_id: &str) -> Result<i64> {
+pub async fn balance(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    leave_type_id: &str,
+) -> Result<i64> {
     Ok(balances(db, tenant, employee_id)
         .await?
         .into_iter()
@@ -232,7 +319,10 @@ pub async fn ledger(
     leave_type_id: Option<&str>,
     page: Option<&PageRequest>,
 ) -> Result<(Vec<leave_ledger::Model>, PageResponse)> {
-    let list_key = format!("ledger?employee={employee_id}&type={}", leave_type_id.unwrap_or(""));
+    let list_key = format!(
+        "ledger?employee={employee_id}&type={}",
+        leave_type_id.unwrap_or("")
+    );
     let window: PageWindow<String> = tokens.window(&list_key, page)?;
     let mut select = scoped::<leave_ledger::Entity>(tenant)
         .find()
@@ -241,7 +331,14 @@ pub async fn ledger(
         select = select.filter(leave_ledger::Column::LeaveTypeId.eq(kind));
     }
     let after = window.after.clone().map(|id| vec![id.into()]);
-    let rows = keyset(select, &[leave_ledger::Column::Id], after, window.fetch_limit()).all(db).await?;
+    let rows = keyset(
+        select,
+        &[leave_ledger::Column::Id],
+        after,
+        window.fetch_limit(),
+    )
+    .all(db)
+    .await?;
     Ok(tokens.finish(&list_key, &window, rows, |row| row.id.clone()))
 }
 
@@ -275,7 +372,11 @@ pub async fn insert_request(
     actor: &str,
 ) -> Result<leave_request::Model> {
     let now = erp_db::time::now();
-    let status = if levels.is_empty() { RequestStatus::Approved } else { RequestStatus::Pending };
+    let status = if levels.is_empty() {
+        RequestStatus::Approved
+    } else {
+        RequestStatus::Pending
+    };
     Ok(scoped::<leave_request::Entity>(tenant)
         .stamp(leave_request::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
@@ -302,7 +403,11 @@ pub async fn insert_request(
 }
 
 /// A request of the tenant.
-pub async fn get_request(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> Result<leave_request::Model> {
+pub async fn get_request(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<leave_request::Model> {
     scoped::<leave_request::Entity>(tenant)
         .find_by_id(id.to_owned())
         .one(db)
@@ -321,7 +426,10 @@ pub async fn open_overlapping(
     Ok(scoped::<leave_request::Entity>(tenant)
         .find()
         .filter(leave_request::Column::EmployeeId.eq(employee_id))
-        .filter(leave_request::Column::Status.is_in([RequestStatus::Pending.as_str(), RequestStatus::Approved.as_str()]))
+        .filter(leave_request::Column::Status.is_in([
+            RequestStatus::Pending.as_str(),
+            RequestStatus::Approved.as_str(),
+        ]))
         .filter(leave_request::Column::StartDate.lte(end))
         .filter(leave_request::Column::EndDate.gte(start))
         .all(db)
@@ -329,7 +437,12 @@ pub async fn open_overlapping(
 }
 
 /// The employee's pending requests (of one leave type, or all).
-pub async fn pending(db: &impl ConnectionTrait, tenant: &TenantId, employee_id: &str, leave_type_id: Option<&str>) -> Result<Vec<leave_request::Model>> {
+pub async fn pending(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    leave_type_id: Option<&str>,
+) -> Result<Vec<leave_request::Model>> {
     let mut select = scoped::<leave_request::Entity>(tenant)
         .find()
         .filter(leave_request::Column::EmployeeId.eq(employee_id))
@@ -337,7 +450,10 @@ pub async fn pending(db: &impl ConnectionTrait, tenant: &TenantId, employee_id: 
     if let Some(kind) = leave_type_id {
         select = select.filter(leave_request::Column::LeaveTypeId.eq(kind));
     }
-    Ok(select.order_by_asc(leave_request::Column::Id).all(db).await?)
+    Ok(select
+        .order_by_asc(leave_request::Column::Id)
+        .all(db)
+        .await?)
 }
 
 /// Moves a request at `expected_version`: a concurrent decision makes this a stale update.
@@ -360,26 +476,38 @@ pub async fn set_request_state(
     get_request(db, tenant, &request.id).await
 }
 
-/// Records a decision at a level (unique per request and level).
+/// One approver's decision at one level of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'a> {
+    /// The request.
+    pub request_id: &'a str,
+    /// The level decided.
+    pub level: i32,
+    /// Who that level needed.
+    pub kind: ApproverKind,
+    /// The deciding user.
+    pub approver: &'a str,
+    /// Approved or rejected.
+    pub approved: bool,
+    /// Their comment.
+    pub comment: &'a str,
+}
+
+/// Records a decision (unique per request and level).
 pub async fn record_decision(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
-    request_id: &str,
-    level: i32,
-    kind: ApproverKind,
-    approver: &str,
-    approved: bool,
-    comment: &str,
+    decision: Decision<'_>,
 ) -> Result<()> {
     scoped::<leave_approval::Entity>(tenant)
         .stamp(leave_approval::ActiveModel {
             id: Set(uuid::Uuid::now_v7().to_string()),
-            leave_request_id: Set(request_id.to_owned()),
-            level: Set(level),
-            approver_kind: Set(kind.as_str().to_owned()),
-            approver_user_id: Set(approver.to_owned()),
-            approved: Set(approved),
-            comment: Set(comment.to_owned()),
+            leave_request_id: Set(decision.request_id.to_owned()),
+            level: Set(decision.level),
+            approver_kind: Set(decision.kind.as_str().to_owned()),
+            approver_user_id: Set(decision.approver.to_owned()),
+            approved: Set(decision.approved),
+            comment: Set(decision.comment.to_owned()),
             decided_at: Set(erp_db::time::now()),
             ..Default::default()
         })
@@ -399,7 +527,11 @@ pub async fn record_decision(
 }
 
 /// The decisions on requests, by request id.
-pub async fn decisions(db: &impl ConnectionTrait, tenant: &TenantId, request_ids: &[String]) -> Result<Vec<leave_approval::Model>> {
+pub async fn decisions(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    request_ids: &[String],
+) -> Result<Vec<leave_approval::Model>> {
     Ok(scoped::<leave_approval::Entity>(tenant)
         .find()
         .filter(leave_approval::Column::LeaveRequestId.is_in(request_ids.to_vec()))
@@ -427,7 +559,11 @@ pub async fn list_requests(
 ) -> Result<(Vec<leave_request::Model>, PageResponse)> {
     let list_key = format!(
         "leave-requests?employees={}&status={}",
-        filter.employee_ids.as_ref().map(|ids| ids.join(",")).unwrap_or_default(),
+        filter
+            .employee_ids
+            .as_ref()
+            .map(|ids| ids.join(","))
+            .unwrap_or_default(),
         filter.status.map_or("", RequestStatus::as_str)
     );
     let window: PageWindow<String> = tokens.window(&list_key, page)?;
@@ -439,8 +575,14 @@ pub async fn list_requests(
         select = select.filter(leave_request::Column::Status.eq(status.as_str()));
     }
     let after = window.after.clone().map(|id| vec![id.into()]);
-    let rows = keyset_in(select, &[leave_request::Column::Id], after, window.fetch_limit(), Direction::Descending)
-        .all(db)
-        .await?;
+    let rows = keyset_in(
+        select,
+        &[leave_request::Column::Id],
+        after,
+        window.fetch_limit(),
+        Direction::Descending,
+    )
+    .all(db)
+    .await?;
     Ok(tokens.finish(&list_key, &window, rows, |row| row.id.clone()))
 }

@@ -11,7 +11,10 @@ pub mod migrations;
 use crate::error::Error;
 
 /// Maps a unique violation to ALREADY_EXISTS with `reason` and `message`.
-pub(crate) fn taken(reason: &'static str, message: impl Into<String>) -> impl FnOnce(sea_orm::DbErr) -> Error {
+pub(crate) fn taken(
+    reason: &'static str,
+    message: impl Into<String>,
+) -> impl FnOnce(sea_orm::DbErr) -> Error {
     let message = message.into();
     move |error| {
         if erp_db::is_unique_violation(&error) {

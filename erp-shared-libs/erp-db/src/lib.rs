@@ -27,5 +27,7 @@ pub fn is_unique_violation(error: &DbErr) -> bool {
         }
         other => other.to_string(),
     };
-    text.contains("23505") || text.contains("duplicate key") || text.contains("UNIQUE constraint failed")
+    text.contains("23505")
+        || text.contains("duplicate key")
+        || text.contains("UNIQUE constraint failed")
 }

@@ -47,7 +47,6 @@ impl Email {
     }
 }
 
-
 /// Free text of at most `max` characters after trimming, without control characters;
 /// empty is refused when `required`.
 pub fn parse_text(raw: &str, max: usize, required: bool) -> Result<String, String> {
@@ -78,7 +77,11 @@ pub fn parse_id(raw: &str) -> Result<String, String> {
 
 /// An optional record id: empty is `None`.
 pub fn parse_optional_id(raw: &str) -> Result<Option<String>, String> {
-    if raw.trim().is_empty() { Ok(None) } else { parse_id(raw).map(Some) }
+    if raw.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse_id(raw).map(Some)
+    }
 }
 
 #[cfg(test)]
@@ -120,4 +123,3 @@ mod tests {
         assert!(Email::parse(&long).is_err());
     }
 }
-

@@ -1,0 +1,130 @@
+use erp_kit::error::reason;
+use erp_proto::erp::{
+    common::v1::DateRange,
+    hrm::v1::{
+        CheckInRequest, CheckOutRequest, GetAttendanceSummaryRequest, ListAttendanceRecordsRequest,
+        SummaryGranularity,
+    },
+};
+
+use crate::helpers::{Mesh, bearer, date};
+
+fn at(day: u32, hour: u32, minute: u32) -> Option<prost_types::Timestamp> {
+    use chrono::TimeZone;
+    let instant = chrono::Utc
+        .with_ymd_and_hms(2026, 11, day, hour, minute, 0)
+        .single()
+        .expect("instant");
+    Some(prost_types::Timestamp {
+        seconds: instant.timestamp(),
+        nanos: 0,
+    })
+}
+
+#[tokio::test]
+async fn attendance_refuses_double_check_ins_and_summarises_worked_time() {
+    let mesh = Mesh::start().await;
+    let department = mesh.department(&mesh.admin, "ENG", "").await;
+    let (employee, token) = mesh.hire("EMP-AT", &department, "").await;
+    let mut hrm = mesh.hrm().await;
+
+    let not_in = hrm
+        .check_out(bearer(CheckOutRequest::default(), &token))
+        .await
+        .expect_err("not checked in");
+    assert_eq!(reason(&not_in).as_deref(), Some("ERP:HRM:NOT_CHECKED_IN"));
+    hrm.check_in(bearer(
+        CheckInRequest {
+            check_in_time: at(2, 9, 30),
+            ..Default::default()
+        },
+        &token,
+    ))
+    .await
+    .expect("in, late");
+    let twice = hrm
+        .check_in(bearer(CheckInRequest::default(), &token))
+        .await
+        .expect_err("twice");
+    assert_eq!(
+        reason(&twice).as_deref(),
+        Some("ERP:HRM:ALREADY_CHECKED_IN")
+    );
+    let out = hrm
+        .check_out(bearer(
+            CheckOutRequest {
+                check_out_time: at(2, 17, 30),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("out")
+        .into_inner()
+        .record
+        .expect("record");
+    assert_eq!((out.worked_minutes, out.late), (480, true));
+    hrm.check_in(bearer(
+        CheckInRequest {
+            check_in_time: at(3, 8, 50),
+            ..Default::default()
+        },
+        &token,
+    ))
+    .await
+    .expect("in");
+    hrm.check_out(bearer(
+        CheckOutRequest {
+            check_out_time: at(3, 12, 50),
+            ..Default::default()
+        },
+        &token,
+    ))
+    .await
+    .expect("out");
+
+    let period = Some(DateRange {
+        start_date: date(2026, 11, 1),
+        end_date: date(2026, 11, 30),
+    });
+    let weekly = hrm
+        .get_attendance_summary(bearer(
+            GetAttendanceSummaryRequest {
+                period,
+                employee_id: employee.clone(),
+                granularity: SummaryGranularity::Week as i32,
+                ..Default::default()
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect("summary")
+        .into_inner()
+        .rows;
+    assert_eq!(weekly.len(), 1);
+    assert_eq!(
+        (
+            weekly[0].worked_minutes,
+            weekly[0].late_arrivals,
+            weekly[0].days_present
+        ),
+        (720, 1, 2)
+    );
+    let records = hrm
+        .list_attendance_records(bearer(
+            ListAttendanceRecordsRequest {
+                period,
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("records")
+        .into_inner()
+        .records;
+    assert_eq!(records.len(), 2, "own records, newest first");
+    assert!(
+        records[0].check_in_time.as_ref().expect("time").seconds
+            > records[1].check_in_time.as_ref().expect("time").seconds
+    );
+}

@@ -1,0 +1,191 @@
+use std::sync::Arc;
+
+use erp_hrm_service::config::Config;
+use erp_kit::error::reason;
+use erp_proto::erp::hrm::v1::{
+    CreateDepartmentRequest, CreateEmployeeRequest, DeleteDepartmentRequest, EmploymentType,
+    GetDepartmentTreeRequest, GetEmployeeRequest, GetEmployeesByDepartmentRequest,
+    ListEmployeesRequest, UpdateDepartmentRequest, hrm_service_client::HrmServiceClient,
+};
+use erp_testkit::{TestDatabase, TestKeys};
+use tonic::{Code, transport::Channel};
+
+use crate::helpers::{Mesh, bearer, date};
+
+#[tokio::test]
+async fn departments_form_a_tree_that_refuses_cycles_and_keeps_its_members() {
+    let mesh = Mesh::start().await;
+    let company = mesh.department(&mesh.admin, "CO", "").await;
+    let engineering = mesh.department(&mesh.admin, "ENG", &company).await;
+    let platform = mesh.department(&mesh.admin, "PLAT", &engineering).await;
+    let (_engineer, _) = mesh.hire("EMP-T", &platform, "").await;
+    let mut hrm = mesh.hrm().await;
+
+    let tree = hrm
+        .get_department_tree(bearer(GetDepartmentTreeRequest::default(), &mesh.admin))
+        .await
+        .expect("tree")
+        .into_inner()
+        .roots;
+    assert_eq!(tree.len(), 1);
+    let eng = &tree[0].children[0];
+    assert_eq!(eng.department.as_ref().expect("dept").code, "ENG");
+    assert_eq!(eng.children[0].employee_count, 1);
+
+    let cycle = hrm
+        .update_department(bearer(
+            UpdateDepartmentRequest {
+                department_id: company.clone(),
+                parent_department_id: platform.clone(),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["parent_department_id".to_owned()],
+                }),
+                ..Default::default()
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect_err("a cycle");
+    assert_eq!(reason(&cycle).as_deref(), Some("ERP:HRM:DEPARTMENT_CYCLE"));
+
+    let not_empty = hrm
+        .delete_department(bearer(
+            DeleteDepartmentRequest {
+                department_id: platform.clone(),
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect_err("has members");
+    assert_eq!(not_empty.code(), Code::FailedPrecondition);
+
+    let all = hrm
+        .get_employees_by_department(bearer(
+            GetEmployeesByDepartmentRequest {
+                department_id: company.clone(),
+                include_subdepartments: true,
+                page: None,
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect("by department")
+        .into_inner()
+        .employees;
+    assert_eq!(all.len(), 1, "found through the sub-departments");
+    let direct = hrm
+        .get_employees_by_department(bearer(
+            GetEmployeesByDepartmentRequest {
+                department_id: company,
+                include_subdepartments: false,
+                page: None,
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect("by department")
+        .into_inner()
+        .employees;
+    assert!(direct.is_empty());
+    let taken = hrm
+        .create_department(bearer(
+            CreateDepartmentRequest {
+                code: "eng".to_owned(),
+                name: "Again".to_owned(),
+                ..Default::default()
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect_err("code taken (codes are upper-cased)");
+    assert_eq!(taken.code(), Code::AlreadyExists);
+}
+
+#[tokio::test]
+async fn the_service_runs_on_sqlite_the_local_default() {
+    let database = TestDatabase::sqlite();
+    let keys = TestKeys::generate();
+    let mut config = Config::default();
+    config.server.grpc_port = 0;
+    config.server.admin_port = 0;
+    config.database = database.config();
+    config.events.enabled = false;
+    let application = erp_hrm_service::Application::build_with_keys(config, keys.key_source())
+        .await
+        .expect("starts on SQLite");
+    let addr = application.local_addr();
+    let shutdown = application.shutdown_handle();
+    tokio::spawn(async move { application.run_until_stopped().await.expect("ran") });
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connects");
+    let mut hrm = HrmServiceClient::new(channel);
+    let token = keys
+        .token()
+        .permissions([
+            "hrm.department.write",
+            "hrm.employee.write",
+            "hrm.employee.read",
+        ])
+        .modules(["hrm"])
+        .sign();
+    let department = hrm
+        .create_department(bearer(
+            CreateDepartmentRequest {
+                code: "ENG".to_owned(),
+                name: "Engineering".to_owned(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("department")
+        .into_inner()
+        .department
+        .expect("department")
+        .department_id;
+    let hired = hrm
+        .create_employee(bearer(
+            CreateEmployeeRequest {
+                employee_id: "EMP-S1".to_owned(),
+                first_name: "Sam".to_owned(),
+                last_name: "Lite".to_owned(),
+                email: "sam@example.com".to_owned(),
+                department_id: department,
+                position: "Engineer".to_owned(),
+                hire_date: date(2025, 3, 1),
+                employment_type: EmploymentType::PartTime as i32,
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("hired")
+        .into_inner()
+        .employee
+        .expect("employee");
+    let read = hrm
+        .get_employee(bearer(
+            GetEmployeeRequest {
+                id: hired.id.clone(),
+            },
+            &token,
+        ))
+        .await
+        .expect("read")
+        .into_inner()
+        .employee
+        .expect("employee");
+    assert_eq!(read.employee_id, "EMP-S1");
+    let listed = hrm
+        .list_employees(bearer(ListEmployeesRequest::default(), &token))
+        .await
+        .expect("list")
+        .into_inner()
+        .employees;
+    assert_eq!(listed.len(), 1);
+    shutdown.shutdown();
+    let _ = Arc::new(());
+}

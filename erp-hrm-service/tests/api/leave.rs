@@ -1,0 +1,291 @@
+use erp_kit::error::reason;
+use erp_proto::erp::hrm::v1::{
+    ApproveLeaveRequestRequest, ApproverKind, CancelLeaveRequestRequest, GetLeaveBalancesRequest,
+    LeaveRequestStatus, ListLeaveRequestsRequest, SubmitLeaveRequestRequest,
+};
+use tonic::Code;
+
+use crate::helpers::{Mesh, bearer, date};
+
+fn submit(
+    leave_type: &str,
+    from: (i32, i32, i32),
+    to: (i32, i32, i32),
+) -> SubmitLeaveRequestRequest {
+    SubmitLeaveRequestRequest {
+        leave_type_id: leave_type.to_owned(),
+        start_date: date(from.0, from.1, from.2),
+        end_date: date(to.0, to.1, to.2),
+        reason: "holiday".to_owned(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_request_goes_through_two_approval_levels_and_the_balance_follows_the_ledger() {
+    let mesh = Mesh::start().await;
+    let department = mesh.department(&mesh.admin, "ENG", "").await;
+    let (manager, manager_token) = mesh.hire("MGR-1", &department, "").await;
+    let (employee, employee_token) = mesh.hire("EMP-1", &department, &manager).await;
+    let hr = mesh
+        .user_with_role("hr@acme.example.com", "hr_manager")
+        .await;
+    let annual = mesh
+        .leave_type("ANNUAL", &[ApproverKind::DirectManager, ApproverKind::Hr])
+        .await;
+    mesh.allocate(&employee, &annual, 20).await;
+    assert_eq!(mesh.balance(&employee, &annual).await, (20, 0));
+    let mut hrm = mesh.hrm().await;
+
+    // Mon 2026-11-02 .. Wed 2026-11-04: three working days.
+    let request = hrm
+        .submit_leave_request(bearer(
+            submit(&annual, (2026, 11, 2), (2026, 11, 4)),
+            &employee_token,
+        ))
+        .await
+        .expect("submitted")
+        .into_inner()
+        .leave_request
+        .expect("request");
+    assert_eq!(request.half_days, 6);
+    assert_eq!(request.status, LeaveRequestStatus::Pending as i32);
+    assert_eq!(
+        mesh.balance(&employee, &annual).await,
+        (20, 6),
+        "pending days are held, not deducted"
+    );
+    let id = request.leave_request_id.clone();
+    let approve = |token: &str| {
+        bearer(
+            ApproveLeaveRequestRequest {
+                leave_request_id: id.clone(),
+                comment: "ok".to_owned(),
+            },
+            token,
+        )
+    };
+
+    for (who, token) in [
+        ("HR before the manager", &hr),
+        ("the employee", &employee_token),
+    ] {
+        let status = hrm
+            .approve_leave_request(approve(token))
+            .await
+            .expect_err(who);
+        assert_eq!(status.code(), Code::PermissionDenied, "{who}: {status:?}");
+    }
+    let first = hrm
+        .approve_leave_request(approve(&manager_token))
+        .await
+        .expect("manager approves")
+        .into_inner()
+        .leave_request
+        .expect("request");
+    assert_eq!(
+        (first.status, first.current_approval_level),
+        (LeaveRequestStatus::Pending as i32, 1)
+    );
+    assert_eq!(mesh.balance(&employee, &annual).await, (20, 6));
+    let wrong_level = hrm
+        .approve_leave_request(approve(&manager_token))
+        .await
+        .expect_err("HR's level");
+    assert_eq!(wrong_level.code(), Code::PermissionDenied);
+
+    let approved = hrm
+        .approve_leave_request(approve(&hr))
+        .await
+        .expect("HR approves")
+        .into_inner()
+        .leave_request
+        .expect("request");
+    assert_eq!(approved.status, LeaveRequestStatus::Approved as i32);
+    assert_eq!(approved.approvals.len(), 2);
+    assert_eq!(
+        mesh.balance(&employee, &annual).await,
+        (14, 0),
+        "deducted once approved"
+    );
+    let twice = hrm
+        .approve_leave_request(approve(&hr))
+        .await
+        .expect_err("approving twice");
+    assert_eq!(twice.code(), Code::FailedPrecondition);
+
+    let overlap = hrm
+        .submit_leave_request(bearer(
+            submit(&annual, (2026, 11, 4), (2026, 11, 5)),
+            &employee_token,
+        ))
+        .await
+        .expect_err("overlaps");
+    assert_eq!(
+        reason(&overlap).as_deref(),
+        Some("ERP:HRM:OVERLAPPING_REQUEST")
+    );
+    let too_long = hrm
+        .submit_leave_request(bearer(
+            submit(&annual, (2026, 11, 9), (2026, 11, 18)),
+            &employee_token,
+        ))
+        .await
+        .expect_err("16 half days > 14");
+    assert_eq!(
+        reason(&too_long).as_deref(),
+        Some("ERP:HRM:INSUFFICIENT_BALANCE")
+    );
+
+    let cancelled = hrm
+        .cancel_leave_request(bearer(
+            CancelLeaveRequestRequest {
+                leave_request_id: id.clone(),
+                reason: "plans changed".to_owned(),
+            },
+            &employee_token,
+        ))
+        .await
+        .expect("cancelled")
+        .into_inner()
+        .leave_request
+        .expect("request");
+    assert_eq!(cancelled.status, LeaveRequestStatus::Cancelled as i32);
+    assert_eq!(
+        mesh.balance(&employee, &annual).await,
+        (20, 0),
+        "the days came back"
+    );
+
+    let awaiting = hrm
+        .list_leave_requests(bearer(
+            ListLeaveRequestsRequest {
+                awaiting_my_approval: true,
+                ..Default::default()
+            },
+            &manager_token,
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .leave_requests;
+    assert!(awaiting.is_empty());
+}
+
+#[tokio::test]
+async fn two_approvers_at_once_exactly_one_wins() {
+    let mesh = Mesh::start().await;
+    let department = mesh.department(&mesh.admin, "OPS", "").await;
+    let (employee, employee_token) = mesh.hire("EMP-2", &department, "").await;
+    let hr_one = mesh
+        .user_with_role("hr1@acme.example.com", "hr_manager")
+        .await;
+    let hr_two = mesh
+        .user_with_role("hr2@acme.example.com", "hr_manager")
+        .await;
+    let sick = mesh.leave_type("SICK", &[ApproverKind::Hr]).await;
+    mesh.allocate(&employee, &sick, 10).await;
+    let id = mesh
+        .hrm()
+        .await
+        .submit_leave_request(bearer(
+            submit(&sick, (2026, 11, 2), (2026, 11, 2)),
+            &employee_token,
+        ))
+        .await
+        .expect("submitted")
+        .into_inner()
+        .leave_request
+        .expect("request")
+        .leave_request_id;
+
+    let (mut a, mut b) = (mesh.hrm().await, mesh.hrm().await);
+    let (first, second) = tokio::join!(
+        a.approve_leave_request(bearer(
+            ApproveLeaveRequestRequest {
+                leave_request_id: id.clone(),
+                comment: String::new()
+            },
+            &hr_one
+        )),
+        b.approve_leave_request(bearer(
+            ApproveLeaveRequestRequest {
+                leave_request_id: id.clone(),
+                comment: String::new()
+            },
+            &hr_two
+        )),
+    );
+    let outcomes = [first.is_ok(), second.is_ok()];
+    assert_eq!(
+        outcomes.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one approval wins: {first:?} / {second:?}"
+    );
+    let loser = first.err().or(second.err()).expect("one lost");
+    assert!(
+        matches!(loser.code(), Code::FailedPrecondition | Code::Aborted),
+        "{loser:?}"
+    );
+    assert_eq!(
+        mesh.balance(&employee, &sick).await,
+        (8, 0),
+        "deducted exactly once"
+    );
+}
+
+#[tokio::test]
+async fn employees_see_their_own_leave_managers_their_reports_and_hr_everyone() {
+    let mesh = Mesh::start().await;
+    let department = mesh.department(&mesh.admin, "SALES", "").await;
+    let (manager, manager_token) = mesh.hire("MGR-3", &department, "").await;
+    let (report, report_token) = mesh.hire("EMP-3", &department, &manager).await;
+    let (_colleague, colleague_token) = mesh.hire("EMP-4", &department, "").await;
+    let hr = mesh
+        .user_with_role("hr3@acme.example.com", "hr_manager")
+        .await;
+    let annual = mesh
+        .leave_type("ANNUAL", &[ApproverKind::DirectManager])
+        .await;
+    mesh.allocate(&report, &annual, 10).await;
+    let mut hrm = mesh.hrm().await;
+    let balances = |token: &str| {
+        bearer(
+            GetLeaveBalancesRequest {
+                employee_id: report.clone(),
+            },
+            token,
+        )
+    };
+
+    for (who, token) in [
+        ("the employee", &report_token),
+        ("their manager", &manager_token),
+        ("HR", &hr),
+    ] {
+        hrm.get_leave_balances(balances(token))
+            .await
+            .unwrap_or_else(|status| panic!("{who}: {status:?}"));
+    }
+    let colleague = hrm
+        .get_leave_balances(balances(&colleague_token))
+        .await
+        .expect_err("a colleague");
+    assert_eq!(colleague.code(), Code::NotFound);
+    let on_behalf = hrm
+        .submit_leave_request(bearer(
+            SubmitLeaveRequestRequest {
+                employee_id: report.clone(),
+                ..submit(&annual, (2026, 11, 2), (2026, 11, 2))
+            },
+            &colleague_token,
+        ))
+        .await
+        .expect_err("not for a colleague");
+    assert_eq!(on_behalf.code(), Code::NotFound);
+    let department_write = hrm
+        .create_department(bearer(Default::default(), &report_token))
+        .await
+        .expect_err("employees cannot create departments");
+    assert_eq!(department_write.code(), Code::PermissionDenied);
+}

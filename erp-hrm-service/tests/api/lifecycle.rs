@@ -1,0 +1,172 @@
+use std::time::Duration;
+
+use erp_proto::erp::{
+    auth::v1::{GetUserRequest, UserStatus},
+    hrm::v1::{
+        ApproverKind, EmployeeStatus, GetEmployeeRequest, ListEmployeesRequest,
+        SubmitLeaveRequestRequest, TerminateEmployeeRequest, UpdateEmployeeRequest,
+    },
+};
+use erp_testkit::{broker::TestBroker, wait::eventually};
+use sea_orm::{ConnectionTrait, Statement};
+use tonic::Code;
+
+use crate::helpers::{Mesh, PASSWORD, bearer, date};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn termination_cancels_open_requests_and_disables_the_login_through_kafka() {
+    let broker = TestBroker::mock();
+    let kafka = broker.kafka();
+    let (auth_kafka, hrm_kafka) = (kafka.clone(), kafka.clone());
+    let mesh = Mesh::start_with(
+        |auth| {
+            auth.events.enabled = true;
+            auth.events.kafka = auth_kafka;
+        },
+        |hrm| {
+            hrm.events.enabled = true;
+            hrm.events.kafka = hrm_kafka;
+            hrm.events.relay.idle_interval = Duration::from_millis(10);
+        },
+    )
+    .await;
+    let department = mesh.department(&mesh.admin, "ENG", "").await;
+    let (employee, token) = mesh.hire("EMP-9", &department, "").await;
+    let annual = mesh.leave_type("ANNUAL", &[ApproverKind::Hr]).await;
+    mesh.allocate(&employee, &annual, 10).await;
+    let mut hrm = mesh.hrm().await;
+    hrm.submit_leave_request(bearer(
+        SubmitLeaveRequestRequest {
+            leave_type_id: annual.clone(),
+            start_date: date(2026, 12, 7),
+            end_date: date(2026, 12, 8),
+            ..Default::default()
+        },
+        &token,
+    ))
+    .await
+    .expect("submitted");
+
+    // A stale update is refused; a current one passes.
+    let current = hrm
+        .get_employee(bearer(
+            GetEmployeeRequest {
+                id: employee.clone(),
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect("get")
+        .into_inner()
+        .employee
+        .expect("employee");
+    let mut update = UpdateEmployeeRequest {
+        id: employee.clone(),
+        employee: Some(erp_proto::erp::hrm::v1::Employee {
+            position: "Staff Engineer".to_owned(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["position".to_owned()],
+        }),
+        expected_version: current.version,
+    };
+    hrm.update_employee(bearer(update.clone(), &mesh.admin))
+        .await
+        .expect("current version wins");
+    let stale = hrm
+        .update_employee(bearer(update.clone(), &mesh.admin))
+        .await
+        .expect_err("stale");
+    assert_eq!(stale.code(), Code::Aborted);
+    update.expected_version += 1;
+
+    let terminated = hrm
+        .terminate_employee(bearer(
+            TerminateEmployeeRequest {
+                id: employee.clone(),
+                termination_date: date(2026, 11, 30),
+                reason: "resigned".to_owned(),
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect("terminated")
+        .into_inner();
+    assert_eq!(terminated.cancelled_leave_requests, 1);
+    let record = terminated.employee.expect("employee");
+    assert_eq!(record.status, EmployeeStatus::Terminated as i32);
+    assert_eq!(record.termination_reason, "resigned");
+
+    let user_id = record.user_id.clone();
+    let mut auth = mesh.auth().await;
+    eventually(Duration::from_secs(60), || {
+        let mut auth = auth.clone();
+        let request = bearer(
+            GetUserRequest {
+                user_id: user_id.clone(),
+            },
+            &mesh.admin,
+        );
+        async move {
+            let user = auth.get_user(request).await.ok()?.into_inner().user?;
+            (user.status == UserStatus::Disabled as i32).then_some(())
+        }
+    })
+    .await;
+    let login = mesh
+        .login_in("acme", &record.email, PASSWORD)
+        .await
+        .expect_err("the login is disabled");
+    assert_eq!(login.code(), Code::Unauthenticated);
+    drop(
+        auth.get_user(bearer(GetUserRequest { user_id }, &mesh.admin))
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn a_hire_with_a_login_while_auth_is_down_creates_nothing() {
+    let mesh = Mesh::start_with(
+        |_| {},
+        |hrm| hrm.upstreams.auth = "http://127.0.0.1:9".to_owned(),
+    )
+    .await;
+    let department = mesh.department(&mesh.admin, "ENG", "").await;
+    let mut hrm = mesh.hrm().await;
+    let status = hrm
+        .create_employee(bearer(
+            Mesh::hire_request("EMP-DOWN", &department, "", true),
+            &mesh.admin,
+        ))
+        .await
+        .expect_err("auth is down");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let employees = hrm
+        .list_employees(bearer(ListEmployeesRequest::default(), &mesh.admin))
+        .await
+        .expect("list")
+        .into_inner()
+        .employees;
+    assert!(employees.is_empty(), "no employee row");
+    let outbox = mesh
+        .hrm_db
+        .query_one_raw(Statement::from_string(
+            mesh.hrm_db.get_database_backend(),
+            "SELECT COUNT(*) AS count FROM outbox_events",
+        ))
+        .await
+        .expect("count")
+        .expect("row")
+        .try_get::<i64>("", "count")
+        .expect("count");
+    assert_eq!(outbox, 0, "no outbox row");
+
+    // Without a login the same hire works.
+    hrm.create_employee(bearer(
+        Mesh::hire_request("EMP-DOWN", &department, "", false),
+        &mesh.admin,
+    ))
+    .await
+    .expect("hired without a login");
+}
