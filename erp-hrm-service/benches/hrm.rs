@@ -1,1 +1,370 @@
-fn main() {}
+//! erp-hrm-service figures: start-to-SERVING time, idle RSS, and GetEmployee and
+//! ListEmployees throughput and latency with JWT verification and tenant scoping on,
+//! compared in the same run with `pgbench -S` (a primary-key read) on the same
+//! PostgreSQL server. HRM runs as its release binary; the auth service runs in this
+//! process only to issue the token and serve the JWKS.
+//!
+//! `cargo bench -p erp-hrm-service --bench hrm` — prints figures, asserts nothing.
+
+use std::{
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use erp_proto::erp::{
+    auth::v1::{
+        CreateTenantRequest, IssueOperatorTokenRequest, LoginRequest, Plan,
+        auth_service_client::AuthServiceClient,
+    },
+    common::v1::{Date, Module, PageRequest},
+    hrm::v1::{
+        CreateDepartmentRequest, CreateEmployeeRequest, EmploymentType, GetEmployeeRequest,
+        ListEmployeesRequest, hrm_service_client::HrmServiceClient,
+    },
+};
+use erp_testkit::TestDatabase;
+use tokio::sync::Semaphore;
+use tonic::{Request, transport::Channel};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+const EMPLOYEES: usize = 1_000;
+const CONCURRENCY: usize = 16;
+const GETS: usize = 20_000;
+const LISTS: usize = 2_000;
+const SECRET: &str = "bench-secret";
+const PASSWORD: &str = "Bench-password-2026";
+
+fn bearer<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
+
+#[tokio::main]
+async fn main() {
+    println!(
+        "erp-hrm-service benchmark (release build, PostgreSQL, 2 cores, concurrency {CONCURRENCY})"
+    );
+    let (auth_addr, token) = start_auth().await;
+    let database = TestDatabase::postgres().await;
+    let (mut process, port, started) = start_hrm(&database, auth_addr).await;
+    println!(
+        "start to SERVING (fresh database, migrations):  {:>7.0} ms",
+        ms(started)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!(
+        "idle RSS:                                        {:>7.1} MiB",
+        rss_mib(process.id())
+    );
+
+    let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connects");
+    let mut hrm = HrmServiceClient::new(channel);
+    let department = hrm
+        .create_department(bearer(
+            CreateDepartmentRequest {
+                code: "ENG".into(),
+                name: "Engineering".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect("department")
+        .into_inner()
+        .department
+        .expect("department")
+        .department_id;
+    let mut ids = Vec::with_capacity(EMPLOYEES);
+    for index in 0..EMPLOYEES {
+        let employee = hrm
+            .create_employee(bearer(
+                CreateEmployeeRequest {
+                    employee_id: format!("EMP-{index:05}"),
+                    first_name: "Bench".into(),
+                    last_name: format!("Person {index:05}"),
+                    email: format!("p{index}@bench.example.com"),
+                    department_id: department.clone(),
+                    position: "Engineer".into(),
+                    hire_date: Some(Date {
+                        year: 2024,
+                        month: 1,
+                        day: 15,
+                    }),
+                    employment_type: EmploymentType::FullTime as i32,
+                    ..Default::default()
+                },
+                &token,
+            ))
+            .await
+            .expect("hired")
+            .into_inner()
+            .employee
+            .expect("employee");
+        ids.push(employee.id);
+    }
+    let ids = Arc::new(ids);
+
+    let get = {
+        let (hrm, token, ids) = (hrm.clone(), token.clone(), ids.clone());
+        move |index: usize| {
+            let (mut hrm, token, id) = (hrm.clone(), token.clone(), ids[index % ids.len()].clone());
+            async move {
+                hrm.get_employee(bearer(GetEmployeeRequest { id }, &token))
+                    .await
+                    .expect("get");
+            }
+        }
+    };
+    measure(CONCURRENCY, 2_000, get.clone()).await;
+    let (get_rps, get_p50, get_p99) = measure(CONCURRENCY, GETS, get).await;
+    let list = {
+        let (hrm, token) = (hrm.clone(), token.clone());
+        move |_| {
+            let (mut hrm, token) = (hrm.clone(), token.clone());
+            async move {
+                let page = Some(PageRequest {
+                    page_size: 50,
+                    page_token: String::new(),
+                });
+                hrm.list_employees(bearer(
+                    ListEmployeesRequest {
+                        page,
+                        ..Default::default()
+                    },
+                    &token,
+                ))
+                .await
+                .expect("list");
+            }
+        }
+    };
+    let (list_rps, list_p50, list_p99) = measure(CONCURRENCY, LISTS, list).await;
+    println!(
+        "GetEmployee:   {get_rps:>8.0} calls/s, p50 {:.2} ms, p99 {:.2} ms",
+        ms(get_p50),
+        ms(get_p99)
+    );
+    println!(
+        "ListEmployees: {list_rps:>8.0} calls/s, p50 {:.2} ms, p99 {:.2} ms (pages of 50)",
+        ms(list_p50),
+        ms(list_p99)
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &process.id().to_string()])
+        .status();
+    let _ = process.wait();
+
+    match pgbench_select_tps() {
+        Some(tps) => println!(
+            "pgbench -S -c {CONCURRENCY} -j 2 -T 10 (same server): {tps:>8.0} tps; GetEmployee reaches {:.2}x of it",
+            get_rps / tps
+        ),
+        None => println!("pgbench not found or failed; no baseline"),
+    }
+}
+
+async fn start_auth() -> (std::net::SocketAddr, String) {
+    let database = Box::leak(Box::new(TestDatabase::postgres().await));
+    let mut config = erp_auth_service::config::Config::default();
+    config.server.grpc_port = 0;
+    config.server.admin_port = 0;
+    config.database = database.config();
+    config.events.enabled = false;
+    config.auth.bootstrap_secret = SECRET.to_owned().into();
+    let application = erp_auth_service::Application::build(config)
+        .await
+        .expect("auth");
+    let addr = application.local_addr();
+    tokio::spawn(application.run_until_stopped());
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connects");
+    let mut auth = AuthServiceClient::new(channel);
+    let operator = auth
+        .issue_operator_token(IssueOperatorTokenRequest {
+            bootstrap_secret: SECRET.to_owned(),
+        })
+        .await
+        .expect("operator")
+        .into_inner()
+        .access_token;
+    auth.create_tenant(bearer(
+        CreateTenantRequest {
+            slug: "bench".into(),
+            display_name: "Bench".into(),
+            plan: Some(Plan {
+                name: "bench".into(),
+                enabled_modules: vec![Module::Hrm as i32],
+                max_users: 0,
+            }),
+            admin_email: "admin@bench.example.com".into(),
+            admin_password: PASSWORD.into(),
+            admin_display_name: String::new(),
+        },
+        &operator,
+    ))
+    .await
+    .expect("tenant");
+    let token = auth
+        .login(LoginRequest {
+            tenant_slug: "bench".into(),
+            email: "admin@bench.example.com".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .expect("login")
+        .into_inner()
+        .tokens
+        .expect("tokens")
+        .access_token;
+    (addr, token)
+}
+
+async fn start_hrm(database: &TestDatabase, auth: std::net::SocketAddr) -> (Child, u16, Duration) {
+    let port = free_port();
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_erp-hrm-service"))
+        .env("ERP_DATABASE__URL", database.url())
+        .env("ERP_DATABASE__MAX_CONNECTIONS", "16")
+        .env("ERP_SERVER__GRPC_PORT", port.to_string())
+        .env("ERP_SERVER__ADMIN_PORT", free_port().to_string())
+        .env("ERP_EVENTS__ENABLED", "false")
+        .env("ERP_AUTH__JWKS_URL", format!("http://{auth}"))
+        .env("ERP_UPSTREAMS__AUTH", format!("http://{auth}"))
+        .env("ERP_TELEMETRY__LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the release binary starts");
+    loop {
+        if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("url")
+            .connect()
+            .await
+        {
+            let status = HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|response| response.into_inner().status());
+            if status.ok() == Some(ServingStatus::Serving) {
+                break;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "HRM did not become SERVING"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    (child, port, started.elapsed())
+}
+
+async fn measure<F, Fut>(concurrency: usize, count: usize, call: F) -> (f64, Duration, Duration)
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let limiter = Arc::new(Semaphore::new(concurrency));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for index in 0..count {
+        let permit = limiter.clone().acquire_owned().await.expect("semaphore");
+        let call = call(index);
+        tasks.push(tokio::spawn(async move {
+            let begun = Instant::now();
+            call.await;
+            drop(permit);
+            begun.elapsed()
+        }));
+    }
+    let mut latencies = Vec::with_capacity(count);
+    for task in tasks {
+        latencies.push(task.await.expect("call"));
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    (count as f64 / elapsed.as_secs_f64(), at(0.5), at(0.99))
+}
+
+/// `pgbench -S` TPS on a scratch database of the same server (scale 1).
+fn pgbench_select_tps() -> Option<f64> {
+    let url = std::env::var("ERP_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
+    let scratch = format!("{base}/postgres");
+    let admin = |sql: &str| {
+        Command::new("psql")
+            .args([scratch.as_str(), "-qc", sql])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()
+    };
+    admin("DROP DATABASE IF EXISTS erp_bench_pgbench");
+    admin("CREATE DATABASE erp_bench_pgbench")?;
+    let target = format!("{base}/erp_bench_pgbench");
+    Command::new("pgbench")
+        .args(["-i", "-s", "1", "-q", target.as_str()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    let output = Command::new("pgbench")
+        .args([
+            "-S",
+            "-c",
+            &CONCURRENCY.to_string(),
+            "-j",
+            "2",
+            "-T",
+            "10",
+            target.as_str(),
+        ])
+        .output()
+        .ok()?;
+    admin("DROP DATABASE IF EXISTS erp_bench_pgbench");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|line| line.starts_with("tps ="))
+        .and_then(|line| line.split_whitespace().nth(2))
+        .and_then(|tps| tps.parse().ok())
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1_000.0
+}

@@ -9,7 +9,11 @@ use opentelemetry::{
     trace::TracerProvider as _,
 };
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource,
+    propagation::TraceContextPropagator,
+    trace::{Sampler, SdkTracerProvider},
+};
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::{LogFormat, OtlpConfig, TelemetryConfig};
@@ -60,21 +64,27 @@ pub fn init(
             .build()
             .map_err(|error| TelemetryError::Exporter(error.to_string()))?;
         provider = provider.with_batch_exporter(exporter);
+    } else {
+        // Nothing collects spans: keep trace and span ids (propagation, log correlation)
+        // but record nothing.
+        provider = provider.with_sampler(Sampler::AlwaysOff);
     }
     let provider = provider.build();
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name));
+    // The log level filters log output only: spans must exist whatever the level, or
+    // trace context would stop propagating when logs are quiet.
     let fmt = match telemetry.log_format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).with_filter(filter).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .with_filter(filter)
             .boxed(),
     };
     tracing_subscriber::registry()
-        .with(filter)
         .with(fmt)
-        .with(otel)
+        .with(otel.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
     Ok(Telemetry { provider })

@@ -2,7 +2,11 @@
 //! any key is touched), `iss`, `aud`, `exp` and `nbf` are checked with a small leeway, and
 //! the key is found by `kid` in a [`JwksCache`].
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 
@@ -47,6 +51,10 @@ pub enum TokenError {
     KeysUnavailable(KeySourceError),
 }
 
+/// How many verified tokens are remembered (a client sends the same token on every call
+/// for up to 15 minutes; re-verifying its signature each time is the biggest per-call cost).
+const VERIFIED_CACHE_ENTRIES: usize = 10_000;
+
 /// Verifies access tokens.
 #[derive(Debug)]
 pub struct TokenVerifier {
@@ -54,6 +62,7 @@ pub struct TokenVerifier {
     audience: String,
     leeway: Duration,
     keys: JwksCache,
+    verified: Mutex<HashMap<Arc<str>, Claims>>,
 }
 
 impl TokenVerifier {
@@ -64,6 +73,7 @@ impl TokenVerifier {
             audience: config.audience.clone(),
             leeway: config.leeway,
             keys: JwksCache::new(source, config.jwks_min_refresh_interval),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -72,8 +82,39 @@ impl TokenVerifier {
         self.keys.invalidate().await;
     }
 
-    /// The claims of a valid token.
+    /// The claims of a valid token. A token verified before is answered from memory until
+    /// it expires; the signature, issuer and audience of a token never change.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let now = chrono::Utc::now().timestamp();
+        let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+        if let Some(claims) = self.remembered(token) {
+            if claims.exp.saturating_add(leeway) > now {
+                return Ok(claims);
+            }
+            return Err(TokenError::Expired);
+        }
+        let claims = self.verify_signature(token).await?;
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= VERIFIED_CACHE_ENTRIES {
+            // Forget expired tokens; if every entry is live, start over (bounded memory).
+            verified.retain(|_, claims| claims.exp.saturating_add(leeway) > now);
+            if verified.len() >= VERIFIED_CACHE_ENTRIES {
+                verified.clear();
+            }
+        }
+        verified.insert(Arc::from(token), claims.clone());
+        Ok(claims)
+    }
+
+    fn remembered(&self, token: &str) -> Option<Claims> {
+        self.verified
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(token)
+            .cloned()
+    }
+
+    async fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Algorithm);
