@@ -74,7 +74,10 @@ pub fn init(
     // The log level filters log output only: spans must exist whatever the level, or
     // trace context would stop propagating when logs are quiet.
     let fmt = match telemetry.log_format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).with_filter(filter).boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_target(true)
+            .with_filter(filter)
+            .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
