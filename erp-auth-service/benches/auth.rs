@@ -4,11 +4,7 @@
 //!
 //! `cargo bench -p erp-auth-service --bench auth` — prints figures, asserts nothing.
 
-use std::{
-    process::{Child, Command, Stdio},
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use erp_proto::erp::{
     auth::v1::{
@@ -17,12 +13,11 @@ use erp_proto::erp::{
     },
     common::v1::Module,
 };
-use erp_testkit::TestDatabase;
-use tokio::sync::Semaphore;
-use tonic::{Request, transport::Channel};
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+use erp_testkit::{
+    TestDatabase,
+    bench::{ServiceProcess, measure, ms},
 };
+use tonic::Request;
 
 const SECRET: &str = "bench-bootstrap-secret";
 const PASSWORD: &str = "Bench-password-2026";
@@ -36,13 +31,23 @@ async fn main() {
     let database = TestDatabase::postgres().await;
     println!("erp-auth-service benchmark (release build, PostgreSQL, 2 cores)");
 
-    let (first, first_start) = start(&database).await;
+    let env = |database: &TestDatabase| {
+        vec![
+            ("ERP_DATABASE__URL", database.url().to_owned()),
+            ("ERP_EVENTS__ENABLED", "false".to_owned()),
+            ("ERP_AUTH__BOOTSTRAP_SECRET", SECRET.to_owned()),
+        ]
+    };
+    let binary = env!("CARGO_BIN_EXE_erp-auth-service");
+    let first = ServiceProcess::start(binary, &env(&database)).await;
+    let first_start = first.start_to_serving;
     println!(
         "start to SERVING, fresh database (migrations): {:>6.0} ms",
         ms(first_start)
     );
-    stop(first);
-    let (process, start_time) = start(&database).await;
+    first.stop();
+    let process = ServiceProcess::start(binary, &env(&database)).await;
+    let start_time = process.start_to_serving;
     println!(
         "start to SERVING, migrated database:           {:>6.0} ms",
         ms(start_time)
@@ -50,14 +55,10 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     println!(
         "idle RSS:                                      {:>6.1} MiB",
-        rss_mib(process.0.id())
+        process.rss_mib()
     );
 
-    let channel = Channel::from_shared(format!("http://127.0.0.1:{}", process.1))
-        .expect("url")
-        .connect()
-        .await
-        .expect("connects");
+    let channel = process.channel().await;
     let mut client = AuthServiceClient::new(channel.clone());
     let operator = client
         .issue_operator_token(IssueOperatorTokenRequest {
@@ -128,104 +129,5 @@ async fn main() {
         ms(p50),
         ms(p99)
     );
-    stop(process);
-}
-
-struct Running(Child, u16);
-
-async fn start(database: &TestDatabase) -> (Running, Duration) {
-    let port = free_port();
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_erp-auth-service"))
-        .env("ERP_DATABASE__URL", database.url())
-        .env("ERP_SERVER__GRPC_PORT", port.to_string())
-        .env("ERP_SERVER__ADMIN_PORT", free_port().to_string())
-        .env("ERP_EVENTS__ENABLED", "false")
-        .env("ERP_AUTH__BOOTSTRAP_SECRET", SECRET)
-        .env("ERP_TELEMETRY__LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the release binary starts");
-    loop {
-        if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .expect("url")
-            .connect()
-            .await
-        {
-            let status = HealthClient::new(channel)
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map(|response| response.into_inner().status());
-            if status.ok() == Some(ServingStatus::Serving) {
-                break;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the service did not become SERVING"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    (Running(child, port), started.elapsed())
-}
-
-fn stop(mut running: Running) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &running.0.id().to_string()])
-        .status();
-    let _ = running.0.wait();
-}
-
-async fn measure<F, Fut>(count: usize, concurrency: usize, call: F) -> (f64, Duration, Duration)
-where
-    F: Fn(usize) -> Fut,
-    Fut: Future + Send + 'static,
-{
-    let limiter = Arc::new(Semaphore::new(concurrency));
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(count);
-    for index in 0..count {
-        let permit = limiter.clone().acquire_owned().await.expect("semaphore");
-        let call = call(index);
-        tasks.push(tokio::spawn(async move {
-            let begun = Instant::now();
-            call.await;
-            drop(permit);
-            begun.elapsed()
-        }));
-    }
-    let mut latencies = Vec::with_capacity(count);
-    for task in tasks {
-        latencies.push(task.await.expect("call"));
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    (count as f64 / elapsed.as_secs_f64(), at(0.5), at(0.99))
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1_000.0
+    process.stop();
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use erp_db::DatabaseConfig;
-use erp_events::{ConsumerConfig, KafkaConfig, RelayConfig};
+use erp_events::EventsConfig;
 use erp_kit::config::{OtlpConfig, ServerConfig, TelemetryConfig};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -90,31 +90,6 @@ impl Default for AuthSettings {
             page_token_secret: SecretString::from("local-page-token-secret"),
             password_hashing: HashingParams::default(),
             lockout: LockoutPolicy::default(),
-        }
-    }
-}
-
-/// Events (`ERP_EVENTS__*`, `ERP_KAFKA__*` lives under `events.kafka`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EventsConfig {
-    /// Run the relay and the consumer (the outbox is written either way).
-    pub enabled: bool,
-    /// The broker.
-    pub kafka: KafkaConfig,
-    /// Outbox relay tuning.
-    pub relay: RelayConfig,
-    /// Consumer retries.
-    pub consumer: ConsumerConfig,
-}
-
-impl Default for EventsConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            kafka: KafkaConfig::default(),
-            relay: RelayConfig::default(),
-            consumer: ConsumerConfig::default(),
         }
     }
 }

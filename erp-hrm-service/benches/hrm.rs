@@ -7,9 +7,9 @@
 //! `cargo bench -p erp-hrm-service --bench hrm` — prints figures, asserts nothing.
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use erp_proto::erp::{
@@ -23,12 +23,11 @@ use erp_proto::erp::{
         ListEmployeesRequest, hrm_service_client::HrmServiceClient,
     },
 };
-use erp_testkit::TestDatabase;
-use tokio::sync::Semaphore;
-use tonic::{Request, transport::Channel};
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+use erp_testkit::{
+    TestDatabase,
+    bench::{ServiceProcess, measure, ms},
 };
+use tonic::{Request, transport::Channel};
 
 const EMPLOYEES: usize = 1_000;
 const CONCURRENCY: usize = 16;
@@ -53,22 +52,28 @@ async fn main() {
     );
     let (auth_addr, token) = start_auth().await;
     let database = TestDatabase::postgres().await;
-    let (mut process, port, started) = start_hrm(&database, auth_addr).await;
+    let process = ServiceProcess::start(
+        env!("CARGO_BIN_EXE_erp-hrm-service"),
+        &[
+            ("ERP_DATABASE__URL", database.url().to_owned()),
+            ("ERP_DATABASE__MAX_CONNECTIONS", "16".to_owned()),
+            ("ERP_EVENTS__ENABLED", "false".to_owned()),
+            ("ERP_AUTH__JWKS_URL", format!("http://{auth_addr}")),
+            ("ERP_UPSTREAMS__AUTH", format!("http://{auth_addr}")),
+        ],
+    )
+    .await;
     println!(
         "start to SERVING (fresh database, migrations):  {:>7.0} ms",
-        ms(started)
+        ms(process.start_to_serving)
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     println!(
         "idle RSS:                                        {:>7.1} MiB",
-        rss_mib(process.id())
+        process.rss_mib()
     );
 
-    let channel = Channel::from_shared(format!("http://127.0.0.1:{port}"))
-        .expect("url")
-        .connect()
-        .await
-        .expect("connects");
+    let channel = process.channel().await;
     let mut hrm = HrmServiceClient::new(channel);
     let department = hrm
         .create_department(bearer(
@@ -160,10 +165,7 @@ async fn main() {
         ms(list_p50),
         ms(list_p99)
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &process.id().to_string()])
-        .status();
-    let _ = process.wait();
+    process.stop();
 
     match pgbench_select_tps() {
         Some(tps) => println!(
@@ -233,74 +235,6 @@ async fn start_auth() -> (std::net::SocketAddr, String) {
     (addr, token)
 }
 
-async fn start_hrm(database: &TestDatabase, auth: std::net::SocketAddr) -> (Child, u16, Duration) {
-    let port = free_port();
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_erp-hrm-service"))
-        .env("ERP_DATABASE__URL", database.url())
-        .env("ERP_DATABASE__MAX_CONNECTIONS", "16")
-        .env("ERP_SERVER__GRPC_PORT", port.to_string())
-        .env("ERP_SERVER__ADMIN_PORT", free_port().to_string())
-        .env("ERP_EVENTS__ENABLED", "false")
-        .env("ERP_AUTH__JWKS_URL", format!("http://{auth}"))
-        .env("ERP_UPSTREAMS__AUTH", format!("http://{auth}"))
-        .env("ERP_TELEMETRY__LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the release binary starts");
-    loop {
-        if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .expect("url")
-            .connect()
-            .await
-        {
-            let status = HealthClient::new(channel)
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map(|response| response.into_inner().status());
-            if status.ok() == Some(ServingStatus::Serving) {
-                break;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "HRM did not become SERVING"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    (child, port, started.elapsed())
-}
-
-async fn measure<F, Fut>(concurrency: usize, count: usize, call: F) -> (f64, Duration, Duration)
-where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let limiter = Arc::new(Semaphore::new(concurrency));
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(count);
-    for index in 0..count {
-        let permit = limiter.clone().acquire_owned().await.expect("semaphore");
-        let call = call(index);
-        tasks.push(tokio::spawn(async move {
-            let begun = Instant::now();
-            call.await;
-            drop(permit);
-            begun.elapsed()
-        }));
-    }
-    let mut latencies = Vec::with_capacity(count);
-    for task in tasks {
-        latencies.push(task.await.expect("call"));
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    (count as f64 / elapsed.as_secs_f64(), at(0.5), at(0.99))
-}
-
 /// `pgbench -S` TPS on a scratch database of the same server (scale 1).
 fn pgbench_select_tps() -> Option<f64> {
     let url = std::env::var("ERP_TEST_DATABASE_URL")
@@ -343,28 +277,4 @@ fn pgbench_select_tps() -> Option<f64> {
         .find(|line| line.starts_with("tps ="))
         .and_then(|line| line.split_whitespace().nth(2))
         .and_then(|tps| tps.parse().ok())
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1_000.0
 }

@@ -2,7 +2,7 @@
 //! (`ERP_CONFIG_FILE`), then `ERP_<SECTION>__<KEY>` variables.
 
 use erp_db::DatabaseConfig;
-use erp_events::{ConsumerConfig, KafkaConfig, RelayConfig};
+use erp_events::EventsConfig;
 use erp_kit::{
     client::ClientConfig,
     config::{AuthConfig, OtlpConfig, ServerConfig, TelemetryConfig},
@@ -90,31 +90,6 @@ impl Default for Upstreams {
         Self {
             auth: "http://127.0.0.1:50051".to_owned(),
             client: ClientConfig::default(),
-        }
-    }
-}
-
-/// Events (`ERP_EVENTS__*`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EventsConfig {
-    /// Run the relay (the outbox is written either way).
-    pub enabled: bool,
-    /// The broker.
-    pub kafka: KafkaConfig,
-    /// Outbox relay tuning.
-    pub relay: RelayConfig,
-    /// Consumer retries.
-    pub consumer: ConsumerConfig,
-}
-
-impl Default for EventsConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            kafka: KafkaConfig::default(),
-            relay: RelayConfig::default(),
-            consumer: ConsumerConfig::default(),
         }
     }
 }

@@ -5,6 +5,8 @@ use std::{collections::BTreeMap, time::Duration};
 use rdkafka::ClientConfig;
 use serde::Deserialize;
 
+use crate::{ConsumerConfig, RelayConfig};
+
 /// Broker connection and client tuning.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -98,4 +100,29 @@ impl KafkaConfig {
 
 fn millis(duration: Duration) -> String {
     duration.as_millis().max(1).to_string()
+}
+
+/// A service's events section (`ERP_EVENTS__*`): broker, relay and consumer settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// Run the relay and consumers (the outbox is written either way).
+    pub enabled: bool,
+    /// The broker (`ERP_EVENTS__KAFKA__BOOTSTRAP`).
+    pub kafka: KafkaConfig,
+    /// Outbox relay tuning.
+    pub relay: RelayConfig,
+    /// Consumer retries.
+    pub consumer: ConsumerConfig,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            kafka: KafkaConfig::default(),
+            relay: RelayConfig::default(),
+            consumer: ConsumerConfig::default(),
+        }
+    }
 }

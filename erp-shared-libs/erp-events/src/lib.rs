@@ -14,7 +14,7 @@ mod relay;
 mod store;
 pub mod topics;
 
-pub use config::KafkaConfig;
+pub use config::{EventsConfig, KafkaConfig};
 pub use consumer::{ConsumerConfig, ConsumerRunner, EventHandler, HandlerError, ReceivedEvent};
 pub use envelope::{DLQ_HEADERS, HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_TRACEPARENT};
 pub use error::EventError;

@@ -3,6 +3,7 @@
 //! (and forged tokens for negative tests), Kafka-protocol brokers (mock cluster and tansu),
 //! bounded waiting, and the probe service the kit tests itself with.
 
+pub mod bench;
 pub mod broker;
 pub mod database;
 pub mod probe;
