@@ -18,6 +18,13 @@ use crate::{
     store::{self, tenants::TenantRecord, users::UserRecord},
 };
 
+fn locked_out() -> Error {
+    Error::ResourceExhausted {
+        reason: "ERP:AUTH:LOCKED_OUT",
+        message: "too many failed logins; try again later".to_owned(),
+    }
+}
+
 const INVALID_CREDENTIALS: &str = "the tenant, email or password is not valid";
 const INVALID_REFRESH_TOKEN: &str = "the refresh token is not valid";
 
@@ -77,12 +84,12 @@ impl Auth {
                 .as_ref(),
             now,
         ) {
-            return Err(Error::LockedOut);
+            return Err(locked_out());
         }
         if let Some(key) = &source_key
             && policy.is_locked(store::attempts::load(&self.db, key).await?.as_ref(), now)
         {
-            return Err(Error::LockedOut);
+            return Err(locked_out());
         }
 
         let tenant = store::tenants::find_by_slug(&self.db, &slug).await?;

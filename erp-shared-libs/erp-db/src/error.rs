@@ -1,6 +1,6 @@
 //! The errors of erp-db helpers.
 
-use erp_kit::error::ValidationError;
+use erp_kit::error::{ErrorDomain, ServiceError, ValidationError};
 
 /// What went wrong in a store helper.
 #[derive(Debug, thiserror::Error)]
@@ -22,4 +22,15 @@ pub enum DbError {
     /// The database refused or failed.
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
+}
+
+impl<D: ErrorDomain> From<DbError> for ServiceError<D> {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::NotFound => Self::NotFound("record"),
+            DbError::StaleVersion { current, .. } => Self::StaleVersion { current },
+            DbError::InvalidPageToken(violations) => Self::Validation(violations),
+            DbError::Database(error) => Self::from(error),
+        }
+    }
 }

@@ -16,3 +16,9 @@ pub enum EventError {
     #[error("topics: {0}")]
     Topics(String),
 }
+
+impl<D: erp_kit::error::ErrorDomain> From<EventError> for erp_kit::error::ServiceError<D> {
+    fn from(error: EventError) -> Self {
+        Self::Unexpected(anyhow::Error::new(error))
+    }
+}

@@ -210,3 +210,148 @@ mod tests {
         assert_eq!(outer.violations[0].field, "employee.email");
     }
 }
+
+/// Names a service's errors: the prefix of its stable reasons (`ERP:HRM`).
+pub trait ErrorDomain: std::fmt::Debug + Send + Sync + 'static {
+    /// `ERP:<SERVICE>`, the first two parts of every reason the service emits.
+    const PREFIX: &'static str;
+}
+
+/// The failures every service has, with the one conversion to `tonic::Status`. A service
+/// names its own error type `pub type Error = ServiceError<MyDomain>;`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError<D: ErrorDomain> {
+    /// The request is invalid; every field violation is listed.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// No such record in the caller's tenant (`"employee"` → `ERP:HRM:EMPLOYEE_NOT_FOUND`).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique value is taken.
+    #[error("{message}")]
+    AlreadyExists {
+        /// Stable reason.
+        reason: &'static str,
+        /// For people.
+        message: String,
+    },
+    /// The request is valid but the current state forbids it.
+    #[error("{message}")]
+    FailedPrecondition {
+        /// Stable reason.
+        reason: &'static str,
+        /// For people.
+        message: String,
+    },
+    /// Wrong or unusable credentials; deliberately vague.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The caller may not do this to this record.
+    #[error("{0}")]
+    PermissionDenied(&'static str),
+    /// A limit was hit (too many failed logins, for example); retry later.
+    #[error("{message}")]
+    ResourceExhausted {
+        /// Stable reason.
+        reason: &'static str,
+        /// For people.
+        message: String,
+    },
+    /// The record changed since the caller read it.
+    #[error("the record was changed by someone else; read it again (current version {current})")]
+    StaleVersion {
+        /// The version stored now.
+        current: i64,
+    },
+    /// A service this call needs is down.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else: logged once, never shown.
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+    /// Never built: carries the domain type.
+    #[doc(hidden)]
+    #[error("unreachable")]
+    Domain(std::convert::Infallible, std::marker::PhantomData<D>),
+}
+
+impl<D: ErrorDomain> ServiceError<D> {
+    /// A validation error of one field.
+    pub fn field(field: &str, description: impl Into<String>) -> Self {
+        Self::Validation(ValidationError::field(field, description))
+    }
+
+    /// Wraps any error as unexpected.
+    pub fn unexpected(error: impl Into<anyhow::Error>) -> Self {
+        Self::Unexpected(error.into())
+    }
+}
+
+impl<D: ErrorDomain> From<anyhow::Error> for ServiceError<D> {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Unexpected(error)
+    }
+}
+
+#[cfg(feature = "sea-orm")]
+impl<D: ErrorDomain> From<sea_orm::DbErr> for ServiceError<D> {
+    fn from(error: sea_orm::DbErr) -> Self {
+        Self::Unexpected(anyhow::Error::new(error))
+    }
+}
+
+impl<D: ErrorDomain> From<ServiceError<D>> for Status {
+    fn from(error: ServiceError<D>) -> Self {
+        let prefix = D::PREFIX;
+        match error {
+            ServiceError::Validation(violations) => {
+                invalid_argument(&format!("{prefix}:INVALID_REQUEST"), &violations)
+            }
+            ServiceError::NotFound(what) => status_with_reason(
+                Code::NotFound,
+                &format!("{prefix}:{}_NOT_FOUND", what.to_ascii_uppercase()),
+                format!("{} not found", what.replace('_', " ")),
+                [],
+            ),
+            ServiceError::AlreadyExists { reason, message } => {
+                status_with_reason(Code::AlreadyExists, reason, message, [])
+            }
+            ServiceError::FailedPrecondition { reason, message } => {
+                status_with_reason(Code::FailedPrecondition, reason, message, [])
+            }
+            ServiceError::Unauthenticated(message) => status_with_reason(
+                Code::Unauthenticated,
+                &format!("{prefix}:INVALID_CREDENTIALS"),
+                message,
+                [],
+            ),
+            ServiceError::PermissionDenied(message) => status_with_reason(
+                Code::PermissionDenied,
+                &format!("{prefix}:FORBIDDEN"),
+                message,
+                [],
+            ),
+            ServiceError::ResourceExhausted { reason, message } => {
+                status_with_reason(Code::ResourceExhausted, reason, message, [])
+            }
+            ServiceError::StaleVersion { current } => status_with_reason(
+                Code::Aborted,
+                &format!("{prefix}:STALE_VERSION"),
+                format!(
+                    "the record was changed by someone else; read it again (current version {current})"
+                ),
+                [("current_version".to_owned(), current.to_string())],
+            ),
+            ServiceError::Unavailable(message) => status_with_reason(
+                Code::Unavailable,
+                &format!("{prefix}:DEPENDENCY_UNAVAILABLE"),
+                message,
+                [],
+            ),
+            ServiceError::Unexpected(error) => {
+                internal(&format!("{prefix}:UNEXPECTED"), error.as_ref())
+            }
+            ServiceError::Domain(never, _) => match never {},
+        }
+    }
+}
