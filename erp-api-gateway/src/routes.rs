@@ -110,10 +110,9 @@ impl PathTemplate {
         if let Some(position) = segments
             .iter()
             .position(|segment| *segment == Segment::Multi)
+            && position + 1 != segments.len()
         {
-            if position + 1 != segments.len() {
-                return Err(fail("** may only be the last segment"));
-            }
+            return Err(fail("** may only be the last segment"));
         }
         Ok(Self {
             source: template.to_owned(),
@@ -307,7 +306,7 @@ pub struct RouteTable<T> {
 impl<T> RouteTable<T> {
     /// A table of `routes`; two routes with the same method and shape are refused.
     pub fn new(mut routes: Vec<Route<T>>) -> Result<Self, String> {
-        routes.sort_by(|a, b| b.template.specificity().cmp(&a.template.specificity()));
+        routes.sort_by_key(|route| std::cmp::Reverse(route.template.specificity()));
         for (index, route) in routes.iter().enumerate() {
             if let Some(other) = routes[..index].iter().find(|other| {
                 other.method == route.method
