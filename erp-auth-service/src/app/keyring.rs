@@ -10,7 +10,7 @@ use std::{
 use async_trait::async_trait;
 use chrono::TimeDelta;
 use erp_kit::auth::{Claims, Jwk, KeySource, KeySourceError, TokenSigner};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use tokio::sync::RwLock;
 
 use crate::{
@@ -47,7 +47,9 @@ impl Keyring {
     /// Creates the first key of a new installation.
     pub async fn ensure_current_key(&self) -> Result<()> {
         if store::keys::current(&self.db, &self.kek).await?.is_none() {
-            let key = store::keys::rotate(&self.db, &self.kek).await?;
+            let txn = self.db.begin().await?;
+            let key = store::keys::rotate(&txn, &self.kek).await?;
+            txn.commit().await?;
             tracing::info!(kid = key.kid(), "created the first signing key");
         }
         Ok(())
@@ -78,7 +80,10 @@ impl Keyring {
 
     /// Adds a new current key; the previous one stays published until its tokens expired.
     pub async fn rotate(&self) -> Result<String> {
-        let key = store::keys::rotate(&self.db, &self.kek).await?;
+        // Retiring the old key and inserting the new one commit together, or neither.
+        let txn = self.db.begin().await?;
+        let key = store::keys::rotate(&txn, &self.kek).await?;
+        txn.commit().await?;
         let signer =
             Arc::new(TokenSigner::new(&key).map_err(|error| Error::Unexpected(error.into()))?);
         *self.signer.write().await = Some((signer, Instant::now()));

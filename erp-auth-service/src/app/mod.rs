@@ -89,6 +89,11 @@ impl Auth {
         self.verifier.clone()
     }
 
+    /// Whether the source of a login may come from `x-forwarded-for`.
+    pub fn trusts_forwarded_for(&self) -> bool {
+        self.settings.lockout.trust_forwarded_for
+    }
+
     /// The signing keyring.
     pub fn keyring(&self) -> &Keyring {
         &self.keyring

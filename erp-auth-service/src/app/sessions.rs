@@ -78,18 +78,22 @@ impl Auth {
             .as_ref()
             .map(|source| format!("source:{source}"));
         let now = Utc::now();
-        if policy.is_locked(
-            store::attempts::load(&self.db, &account_key)
-                .await?
-                .as_ref(),
-            now,
-        ) {
+        // Every attempt counts before the (slow) password check, so parallel guesses
+        // cannot all pass a check made before any of them failed.
+        let account =
+            store::attempts::reserve(&self.db, &policy, AttemptKey::Account, &account_key, now)
+                .await?;
+        if account != store::attempts::Reservation::Allowed {
             return Err(locked_out());
         }
-        if let Some(key) = &source_key
-            && policy.is_locked(store::attempts::load(&self.db, key).await?.as_ref(), now)
-        {
-            return Err(locked_out());
+        if let Some(key) = &source_key {
+            let source =
+                store::attempts::reserve(&self.db, &policy, AttemptKey::Source, key, now).await?;
+            if source != store::attempts::Reservation::Allowed {
+                // The attempt never ran, so the account should not pay for it.
+                store::attempts::refund(&self.db, &account_key).await?;
+                return Err(locked_out());
+            }
         }
 
         let tenant = store::tenants::find_by_slug(&self.db, &slug).await?;
@@ -115,24 +119,15 @@ impl Auth {
         let (Some(tenant), Some(user), true) =
             (tenant, user, verification != Verification::Mismatch)
         else {
-            store::attempts::record_failure(
-                &self.db,
-                &policy,
-                AttemptKey::Account,
-                &account_key,
-                now,
-            )
-            .await?;
-            if let Some(key) = &source_key {
-                store::attempts::record_failure(&self.db, &policy, AttemptKey::Source, key, now)
-                    .await?;
-            }
             return Err(Error::Unauthenticated(INVALID_CREDENTIALS));
         };
         if !user.is_active() || !tenant.is_active() {
             return Err(Error::Unauthenticated(INVALID_CREDENTIALS));
         }
         store::attempts::clear(&self.db, &account_key).await?;
+        if let Some(key) = &source_key {
+            store::attempts::refund(&self.db, key).await?;
+        }
         let tenant_id = tenant.id();
         if verification == Verification::MatchNeedsRehash {
             let hash = self.hash_password(attempt.password).await?;
@@ -223,9 +218,10 @@ impl Auth {
                     super::ttl(self.settings.refresh_token_ttl),
                 )
                 .await?;
-                txn.commit().await?;
+                // Sign before committing the rotation: a failure here leaves the old token valid.
                 let (access_token, access_expires_at) =
                     self.access_token(&tenant, &user, &found.session.id).await?;
+                txn.commit().await?;
                 Ok(IssuedTokens {
                     access_token,
                     access_expires_at,

@@ -14,7 +14,10 @@ use super::{Auth, tenants::user_created};
 use crate::{
     domain::{
         password::{NewPassword, Verification},
-        role::{BUILT_IN_ROLES, BuiltInRole, DATA_PERMISSIONS, PLATFORM_PREFIX, RoleName},
+        role::{
+            BUILT_IN_ROLES, BuiltInRole, DATA_PERMISSIONS, PLATFORM_PREFIX, RoleName,
+            effective_permissions,
+        },
         user::{Email, UserStatus},
     },
     error::{Error, Result},
@@ -85,10 +88,29 @@ impl Auth {
         Ok(errors.into_result()?)
     }
 
+    /// Refuses roles that grant a permission the caller does not hold: nobody hands out
+    /// more than they have (an HR manager may create employees, not tenant admins).
+    async fn check_no_escalation(&self, caller: &AuthContext, roles: &[RoleName]) -> Result<()> {
+        let custom = store::roles::permission_map(&self.db, &caller.tenant_id).await?;
+        let names: Vec<String> = roles.iter().map(|role| role.as_str().to_owned()).collect();
+        let granted = effective_permissions(&names, &custom, &self.known_permissions);
+        if let Some(missing) = granted
+            .iter()
+            .find(|permission| !caller.has_permission(permission))
+        {
+            tracing::info!(%missing, "refused a role grant beyond the caller's own permissions");
+            return Err(Error::PermissionDenied(
+                "these roles grant permissions you do not hold",
+            ));
+        }
+        Ok(())
+    }
+
     /// Creates a user in the caller's tenant, within the plan's user limit.
     pub async fn create_user(&self, caller: &AuthContext, new: NewUser) -> Result<UserRecord> {
         let tenant = &caller.tenant_id;
         self.check_roles_exist(tenant, &new.roles, "roles").await?;
+        self.check_no_escalation(caller, &new.roles).await?;
         let password_hash = self.hash_password(new.password.secret().clone()).await?;
         let txn = self.db.begin().await?;
         // Serialise user creation per tenant (PostgreSQL row lock) so two concurrent

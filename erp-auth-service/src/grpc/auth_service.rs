@@ -72,20 +72,21 @@ fn new_password(errors: &mut ValidationError, field: &str, raw: &str) -> Option<
     errors.check(field, NewPassword::parse(raw))
 }
 
-/// The caller's address: the first `x-forwarded-for` hop (set by the gateway) or the peer.
-fn source_address<T>(request: &Request<T>) -> Option<String> {
-    request
-        .metadata()
-        .get("x-forwarded-for")
+/// The caller's address: the peer, or (only when configured, behind the gateway) the
+/// last `x-forwarded-for` hop, the one the gateway itself appended.
+fn source_address<T>(request: &Request<T>, trust_forwarded_for: bool) -> Option<String> {
+    let forwarded = trust_forwarded_for
+        .then(|| request.metadata().get("x-forwarded-for"))
+        .flatten()
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
-        .map(|first| first.trim().to_owned())
-        .filter(|first| !first.is_empty())
-        .or_else(|| {
-            request
-                .remote_addr()
-                .map(|address| address.ip().to_string())
-        })
+        .and_then(|value| value.rsplit(',').next())
+        .map(|last| last.trim().to_owned())
+        .filter(|last| !last.is_empty());
+    forwarded.or_else(|| {
+        request
+            .remote_addr()
+            .map(|address| address.ip().to_string())
+    })
 }
 
 #[tonic::async_trait]
@@ -497,7 +498,7 @@ impl AuthService for AuthGrpc {
     }
 
     async fn login(&self, request: Request<proto::LoginRequest>) -> Reply<proto::LoginResponse> {
-        let source = source_address(&request);
+        let source = source_address(&request, self.auth.trusts_forwarded_for());
         let request = request.into_inner();
         let mut errors = ValidationError::new();
         if request.tenant_slug.trim().is_empty() {

@@ -170,3 +170,43 @@ async fn users_list_in_pages_filtered_by_role() {
         .expect_err("tampered page token");
     assert_eq!(tampered.code(), Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn nobody_hands_out_roles_beyond_their_own_permissions() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("escalate", 0).await;
+    app.user(&tenant, "hr@escalate.example.com", &["hr_manager"])
+        .await;
+    let hr = app
+        .login(
+            "escalate",
+            "hr@escalate.example.com",
+            crate::helpers::USER_PASSWORD,
+        )
+        .await
+        .expect("hr logs in")
+        .tokens
+        .expect("tokens")
+        .access_token;
+    let mut client = app.client().await;
+    let create = |roles: &[&str]| {
+        bearer(
+            erp_proto::erp::auth::v1::CreateUserRequest {
+                email: format!("{}@escalate.example.com", roles.join("-")),
+                password: crate::helpers::USER_PASSWORD.to_owned(),
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                ..Default::default()
+            },
+            &hr,
+        )
+    };
+    let escalation = client
+        .create_user(create(&["tenant_admin"]))
+        .await
+        .expect_err("HR cannot mint an admin");
+    assert_eq!(escalation.code(), Code::PermissionDenied);
+    client
+        .create_user(create(&["employee"]))
+        .await
+        .expect("HR creates employees");
+}
