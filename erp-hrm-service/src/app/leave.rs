@@ -13,7 +13,10 @@ use super::{Hrm, employees::date};
 use crate::{
     domain::{
         employee::EmployeeStatus,
-        leave::{Approval, Chain, LedgerKind, RequestStatus, fits_balance, working_half_days},
+        leave::{
+            Approval, Chain, LedgerKind, RequestStatus, fits_balance, resolve_chain,
+            working_half_days,
+        },
     },
     error::{Error, Result},
     store::{
@@ -280,6 +283,9 @@ impl Hrm {
         .map_err(|message| Error::field("end_date", message))?;
         let half_days = i32::try_from(half_days).unwrap_or(i32::MAX);
         let txn = self.db.begin().await?;
+        // One employee's requests and approvals run one at a time: the overlap and
+        // balance checks below then see every other committed request.
+        store::employees::lock(&txn, tenant, &employee.id).await?;
         if !store::leave::open_overlapping(&txn, tenant, &employee.id, new.start_date, new.end_date)
             .await?
             .is_empty()
@@ -299,7 +305,16 @@ impl Hrm {
         if !fits_balance(balance, held, u32::try_from(half_days).unwrap_or(u32::MAX)) {
             return Err(insufficient(balance, held, half_days));
         }
-        let levels = levels_of(&leave_type.approval_levels);
+        let facts = self.facts(&txn, tenant, &employee).await?;
+        let has_other_head = facts
+            .department_head_id
+            .as_deref()
+            .is_some_and(|head| head != employee.id);
+        let levels = resolve_chain(
+            &levels_of(&leave_type.approval_levels),
+            employee.manager_id.is_some(),
+            has_other_head,
+        );
         let request = store::leave::insert_request(
             &txn,
             tenant,
@@ -495,10 +510,7 @@ impl Hrm {
         let actor = self.actor(caller).await?;
         let employee = store::employees::get(&self.db, tenant, &request.employee_id).await?;
         let facts = self.facts(&self.db, tenant, &employee).await?;
-        if !actor.may_act_for(&facts.subject())
-            && !actor.is_hr
-            && facts.department_head_id != actor.employee_id
-        {
+        if !actor.may_act_for(&facts.subject()) {
             return Err(Error::NotFound("leave_request"));
         }
         let chain = chain_of(&request);
@@ -521,6 +533,7 @@ impl Hrm {
         }
         let leave_type = store::leave::get_type(&self.db, tenant, &request.leave_type_id).await?;
         let txn = self.db.begin().await?;
+        store::employees::lock(&txn, tenant, &request.employee_id).await?;
         store::leave::record_decision(
             &txn,
             tenant,

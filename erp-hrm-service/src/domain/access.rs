@@ -1,5 +1,6 @@
 //! Who may act on whose leave and attendance, beyond the method's permission: employees
-//! on their own records, managers on their direct reports', HR on everyone's.
+//! on their own records, managers on their direct reports', department heads on their
+//! department's, HR on everyone's.
 
 use super::leave::ApproverKind;
 
@@ -35,7 +36,10 @@ impl Actor {
 
     /// Whether the caller may see or act on `subject`'s leave and attendance.
     pub fn may_act_for(&self, subject: &Subject<'_>) -> bool {
-        self.is_hr || self.is(Some(subject.employee_id)) || self.is(subject.manager_id)
+        self.is_hr
+            || self.is(Some(subject.employee_id))
+            || self.is(subject.manager_id)
+            || self.is(subject.department_head_id)
     }
 
     /// Whether the caller may decide at a level needing `kind`. Nobody approves their own.
@@ -74,6 +78,7 @@ mod tests {
         assert!(actor(Some("emp"), false).may_act_for(&SUBJECT));
         assert!(actor(Some("boss"), false).may_act_for(&SUBJECT));
         assert!(actor(None, true).may_act_for(&SUBJECT));
+        assert!(actor(Some("head"), false).may_act_for(&SUBJECT));
         assert!(!actor(Some("colleague"), false).may_act_for(&SUBJECT));
         assert!(!actor(None, false).may_act_for(&SUBJECT));
     }

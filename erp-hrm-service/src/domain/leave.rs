@@ -35,6 +35,28 @@ impl ApproverKind {
     }
 }
 
+/// The chain a request will actually follow: a level nobody can decide (no manager; no
+/// department head, or the employee heads their own department) goes to HR, and repeated
+/// HR levels collapse into one.
+pub fn resolve_chain(
+    levels: &[ApproverKind],
+    has_manager: bool,
+    has_other_head: bool,
+) -> Vec<ApproverKind> {
+    let mut resolved: Vec<ApproverKind> = Vec::with_capacity(levels.len());
+    for kind in levels {
+        let kind = match kind {
+            ApproverKind::DirectManager if !has_manager => ApproverKind::Hr,
+            ApproverKind::DepartmentHead if !has_other_head => ApproverKind::Hr,
+            other => *other,
+        };
+        if !(kind == ApproverKind::Hr && resolved.last() == Some(&ApproverKind::Hr)) {
+            resolved.push(kind);
+        }
+    }
+    resolved
+}
+
 /// Longest request, in calendar days.
 pub const MAX_REQUEST_DAYS: i64 = 366;
 
@@ -290,6 +312,21 @@ mod tests {
             Ok(true),
             "cancelling an approved request restores the days"
         );
+    }
+
+    #[test]
+    fn levels_nobody_can_decide_escalate_to_hr() {
+        use ApproverKind::*;
+        assert_eq!(
+            resolve_chain(&[DirectManager, Hr], true, true),
+            vec![DirectManager, Hr]
+        );
+        assert_eq!(resolve_chain(&[DirectManager, Hr], false, true), vec![Hr]);
+        assert_eq!(
+            resolve_chain(&[DepartmentHead, DirectManager], true, false),
+            vec![Hr, DirectManager]
+        );
+        assert!(resolve_chain(&[], false, false).is_empty());
     }
 
     #[test]

@@ -4,7 +4,9 @@ use chrono::NaiveDate;
 use erp_db::{PageTokens, PageWindow, keyset, scoped, update_versioned};
 use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
+};
 
 use super::entities::{attendance_record, employee, leave_ledger, leave_request};
 use crate::{
@@ -110,6 +112,19 @@ pub async fn get(
         .one(db)
         .await?
         .ok_or(Error::NotFound("employee"))
+}
+
+/// Locks an employee's row until the transaction ends (PostgreSQL; SQLite serialises
+/// writers anyway), so concurrent leave decisions for one employee run one at a time.
+pub async fn lock(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> Result<()> {
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        scoped::<employee::Entity>(tenant)
+            .find_by_id(id.to_owned())
+            .lock_exclusive()
+            .one(db)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The employee record of a login, if any.
