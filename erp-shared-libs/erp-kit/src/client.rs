@@ -157,12 +157,7 @@ impl MeshChannel {
             };
             telemetry::inject_context(&tracing::Span::current().context(), request.headers_mut());
             if self.config.max_retries == 0 || !self.is_idempotent(&path) {
-                return self
-                    .channel
-                    .clone()
-                    .oneshot(request)
-                    .await
-                    .map_err(Into::into);
+                return self.send_once(request, deadline).await;
             }
             self.send_with_retries(request, deadline).await
         }
@@ -204,6 +199,24 @@ impl MeshChannel {
         Some(now + budget)
     }
 
+    /// One attempt, abandoned with DEADLINE_EXCEEDED when the deadline passes: the
+    /// `grpc-timeout` header asks the server to stop, this makes sure the caller does even
+    /// when the peer hangs or never answers the connection.
+    async fn send_once(
+        self,
+        request: Request<Body>,
+        deadline: Instant,
+    ) -> Result<Response<Body>, BoxError> {
+        match tokio::time::timeout_at(deadline.into(), self.channel.clone().oneshot(request)).await
+        {
+            Ok(outcome) => outcome.map_err(Into::into),
+            Err(_) => Ok(
+                Status::deadline_exceeded("the call did not finish before its deadline")
+                    .into_http(),
+            ),
+        }
+    }
+
     async fn send_with_retries(
         self,
         request: Request<Body>,
@@ -219,7 +232,14 @@ impl MeshChannel {
                 .version(parts.version)
                 .body(Body::new(Full::new(body.clone())))?;
             *retry.headers_mut() = parts.headers.clone();
-            let outcome = self.channel.clone().oneshot(retry).await;
+            if attempt > 0 {
+                // A retry only has what is left of the budget.
+                let left = deadline.saturating_duration_since(Instant::now());
+                if let Ok(value) = HeaderValue::from_str(&format_grpc_timeout(left)) {
+                    retry.headers_mut().insert("grpc-timeout", value);
+                }
+            }
+            let outcome = self.clone().send_once(retry, deadline).await;
             let unavailable = match &outcome {
                 Ok(response) => response
                     .headers()
@@ -238,7 +258,7 @@ impl MeshChannel {
                 || attempt >= self.config.max_retries
                 || Instant::now() + backoff >= deadline
             {
-                return outcome.map_err(Into::into);
+                return outcome;
             }
             attempt += 1;
             tracing::debug!(

@@ -137,3 +137,38 @@ async fn methods_not_known_as_reads_are_not_retried() {
         .expect_err("no retry");
     assert_eq!(status.code(), Code::Unavailable);
 }
+
+#[tokio::test]
+async fn a_peer_that_never_answers_costs_no_more_than_the_deadline() {
+    // Accepts connections and then says nothing, like a wedged process.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let address = listener.local_addr().expect("address");
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let config = ClientConfig {
+        request_timeout: Duration::from_millis(300),
+        connect_timeout: Duration::from_secs(60),
+        ..ClientConfig::default()
+    };
+    let channel = MeshChannel::connect_lazy(&format!("http://{address}"), &config)
+        .expect("channel")
+        .with_contracts(probe_contracts());
+    let started = std::time::Instant::now();
+    let status = ProbeServiceClient::new(channel)
+        .ping(PingRequest {})
+        .await
+        .expect_err("nobody answers");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "gave up at the 300 ms deadline, not at the 60 s connect timeout: {:?}",
+        started.elapsed()
+    );
+    silent.abort();
+}
