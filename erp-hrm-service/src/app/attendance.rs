@@ -7,7 +7,7 @@ use erp_proto::erp::common::v1::{PageRequest, PageResponse};
 use super::Hrm;
 use crate::{
     domain::{
-        attendance::{Session, SummaryRow, summarize, worked_minutes},
+        attendance::{Session, SummaryRow, recorded_time, summarize, worked_minutes},
         employee::EmployeeStatus,
     },
     error::{Error, Result},
@@ -31,7 +31,9 @@ impl Hrm {
                 message: "a terminated employee cannot check in".to_owned(),
             });
         }
-        let at = erp_db::time::truncate(at.unwrap_or_else(Utc::now));
+        let at = recorded_time(at, Utc::now(), actor.is_hr)
+            .map_err(|message| Error::field("check_in_time", message))?;
+        let at = erp_db::time::truncate(at);
         if store::attendance::open_record(&self.db, &caller.tenant_id, &employee.id)
             .await?
             .is_some()
@@ -60,11 +62,10 @@ impl Hrm {
         let employee = self.target_employee(caller, &actor, employee_id).await?;
         let open = store::attendance::open_record(&self.db, &caller.tenant_id, &employee.id)
             .await?
-            .ok_or_else(|| Error::FailedPrecondition {
-                reason: "ERP:HRM:NOT_CHECKED_IN",
-                message: "the employee is not checked in".to_owned(),
-            })?;
-        let at = erp_db::time::truncate(at.unwrap_or_else(Utc::now));
+            .ok_or_else(store::attendance::not_checked_in)?;
+        let at = recorded_time(at, Utc::now(), actor.is_hr)
+            .map_err(|message| Error::field("check_out_time", message))?;
+        let at = erp_db::time::truncate(at);
         let minutes = worked_minutes(open.check_in_at, at)
             .map_err(|message| Error::field("check_out_time", message))?;
         store::attendance::check_out(&self.db, open, at, minutes).await

@@ -41,6 +41,32 @@ impl WorkdayPolicy {
     }
 }
 
+/// How far from the server's clock a self-service check-in or check-out may be stamped.
+pub const SELF_SERVICE_SLACK: Duration = Duration::minutes(5);
+
+/// The time to record: now when none is asked; an asked time within
+/// [`SELF_SERVICE_SLACK`] of now for anyone, any past time only for HR (corrections).
+/// Nobody records a time in the future beyond the slack.
+pub fn recorded_time(
+    asked: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    is_hr: bool,
+) -> Result<DateTime<Utc>, String> {
+    let Some(asked) = asked else {
+        return Ok(now);
+    };
+    if asked > now + SELF_SERVICE_SLACK {
+        return Err("the time is in the future".to_owned());
+    }
+    if !is_hr && asked < now - SELF_SERVICE_SLACK {
+        return Err(format!(
+            "only HR may record a time more than {} minutes ago",
+            SELF_SERVICE_SLACK.num_minutes()
+        ));
+    }
+    Ok(asked)
+}
+
 /// Minutes between check-in and check-out; the check-out may not precede the check-in.
 pub fn worked_minutes(check_in: DateTime<Utc>, check_out: DateTime<Utc>) -> Result<i32, String> {
     if check_out < check_in {
@@ -120,6 +146,20 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn only_hr_records_times_far_from_now() {
+        let now = Utc::now();
+        let an_hour_ago = now - Duration::hours(1);
+        assert_eq!(recorded_time(None, now, false), Ok(now));
+        assert_eq!(
+            recorded_time(Some(now - Duration::minutes(4)), now, false),
+            Ok(now - Duration::minutes(4))
+        );
+        assert!(recorded_time(Some(an_hour_ago), now, false).is_err());
+        assert_eq!(recorded_time(Some(an_hour_ago), now, true), Ok(an_hour_ago));
+        assert!(recorded_time(Some(now + Duration::hours(1)), now, true).is_err());
+    }
 
     fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, day, hour, minute, 0)

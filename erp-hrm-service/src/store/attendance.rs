@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use erp_db::{Direction, PageTokens, PageWindow, keyset_in, scoped};
 use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    sea_query::Expr,
+};
 
 use super::entities::attendance_record;
 use crate::error::{Error, Result};
@@ -61,17 +64,39 @@ pub(crate) fn already_checked_in() -> Error {
     }
 }
 
-/// Closes a record.
+/// Closes a record, unless a parallel check-out closed it first.
 pub async fn check_out(
     db: &impl ConnectionTrait,
     record: attendance_record::Model,
     at: DateTime<Utc>,
     worked_minutes: i32,
 ) -> Result<attendance_record::Model> {
-    let mut row: attendance_record::ActiveModel = record.into();
-    row.check_out_at = Set(Some(at));
-    row.worked_minutes = Set(worked_minutes);
-    Ok(row.update(db).await?)
+    let closed = attendance_record::Entity::update_many()
+        .col_expr(attendance_record::Column::CheckOutAt, Expr::value(Some(at)))
+        .col_expr(
+            attendance_record::Column::WorkedMinutes,
+            Expr::value(worked_minutes),
+        )
+        .filter(attendance_record::Column::Id.eq(&record.id))
+        .filter(attendance_record::Column::TenantId.eq(&record.tenant_id))
+        .filter(attendance_record::Column::CheckOutAt.is_null())
+        .exec(db)
+        .await?;
+    if closed.rows_affected == 0 {
+        return Err(not_checked_in());
+    }
+    Ok(attendance_record::Model {
+        check_out_at: Some(at),
+        worked_minutes,
+        ..record
+    })
+}
+
+pub(crate) fn not_checked_in() -> Error {
+    Error::FailedPrecondition {
+        reason: "ERP:HRM:NOT_CHECKED_IN",
+        message: "the employee is not checked in".to_owned(),
+    }
 }
 
 /// A page of records, newest check-in first.

@@ -1,4 +1,4 @@
-use erp_kit::error::reason;
+use erp_kit::error::{field_violations, reason};
 use erp_proto::erp::{
     common::v1::DateRange,
     hrm::v1::{
@@ -33,15 +33,37 @@ async fn attendance_refuses_double_check_ins_and_summarises_worked_time() {
         .await
         .expect_err("not checked in");
     assert_eq!(reason(&not_in).as_deref(), Some("ERP:HRM:NOT_CHECKED_IN"));
-    hrm.check_in(bearer(
-        CheckInRequest {
-            check_in_time: at(2, 9, 30),
-            ..Default::default()
-        },
-        &token,
-    ))
-    .await
-    .expect("in, late");
+    let backdated = hrm
+        .check_in(bearer(
+            CheckInRequest {
+                check_in_time: at(2, 9, 30),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await
+        .expect_err("only HR corrects the past");
+    assert_eq!(backdated.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        field_violations(&backdated)
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect::<Vec<_>>(),
+        ["check_in_time"]
+    );
+    // HR records the past sessions on the employee's behalf.
+    let on_behalf = |check_in_time| CheckInRequest {
+        employee_id: employee.clone(),
+        check_in_time,
+        ..Default::default()
+    };
+    let out_on_behalf = |check_out_time| CheckOutRequest {
+        employee_id: employee.clone(),
+        check_out_time,
+    };
+    hrm.check_in(bearer(on_behalf(at(2, 9, 30)), &mesh.admin))
+        .await
+        .expect("in, late");
     let twice = hrm
         .check_in(bearer(CheckInRequest::default(), &token))
         .await
@@ -51,38 +73,19 @@ async fn attendance_refuses_double_check_ins_and_summarises_worked_time() {
         Some("ERP:HRM:ALREADY_CHECKED_IN")
     );
     let out = hrm
-        .check_out(bearer(
-            CheckOutRequest {
-                check_out_time: at(2, 17, 30),
-                ..Default::default()
-            },
-            &token,
-        ))
+        .check_out(bearer(out_on_behalf(at(2, 17, 30)), &mesh.admin))
         .await
         .expect("out")
         .into_inner()
         .record
         .expect("record");
     assert_eq!((out.worked_minutes, out.late), (480, true));
-    hrm.check_in(bearer(
-        CheckInRequest {
-            check_in_time: at(3, 8, 50),
-            ..Default::default()
-        },
-        &token,
-    ))
-    .await
-    .expect("in");
-    hrm.check_out(bearer(
-        CheckOutRequest {
-            check_out_time: at(3, 12, 50),
-            ..Default::default()
-        },
-        &token,
-    ))
-    .await
-    .expect("out");
-
+    hrm.check_in(bearer(on_behalf(at(3, 8, 50)), &mesh.admin))
+        .await
+        .expect("in");
+    hrm.check_out(bearer(out_on_behalf(at(3, 12, 50)), &mesh.admin))
+        .await
+        .expect("out");
     let period = Some(DateRange {
         start_date: date(2026, 11, 1),
         end_date: date(2026, 11, 30),
@@ -127,4 +130,14 @@ async fn attendance_refuses_double_check_ins_and_summarises_worked_time() {
         records[0].check_in_time.as_ref().expect("time").seconds
             > records[1].check_in_time.as_ref().expect("time").seconds
     );
+
+    // Self-service stamps now.
+    let own = hrm
+        .check_in(bearer(CheckInRequest::default(), &token))
+        .await
+        .expect("own check-in")
+        .into_inner()
+        .record
+        .expect("record");
+    assert!(own.check_out_time.is_none());
 }
