@@ -253,7 +253,7 @@ fn split_outside_braces(path: &str) -> Result<Vec<&str>, String> {
 
 /// Decodes `%XX` escapes; with `keep_slash`, `%2F` stays encoded. `None` for bad escapes
 /// or invalid UTF-8.
-fn percent_decode(raw: &str, keep_slash: bool) -> Option<String> {
+pub(crate) fn percent_decode(raw: &str, keep_slash: bool) -> Option<String> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;
