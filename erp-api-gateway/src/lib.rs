@@ -3,5 +3,6 @@
 //! an HTTP request into its request message and a response message into JSON. The HTTP
 //! server, upstream calls, auth and limits follow.
 
+pub mod errors;
 pub mod routes;
 pub mod transcode;
