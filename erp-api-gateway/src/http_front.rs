@@ -1,0 +1,231 @@
+//! The HTTP/JSON front: every `google.api.http` rule of the contracts becomes a route; a
+//! request is transcoded to its message, sent as a unary gRPC call to the unit that owns
+//! the package (the caller's token and request id passed on, the deadline bounded by the
+//! client config), and the answer comes back as JSON or as the mapped error.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+};
+use erp_kit::client::{ClientConfig, MeshChannel};
+use erp_proto::Contracts;
+use http::uri::PathAndQuery;
+use prost::Message as _;
+use prost_reflect::{DynamicMessage, MessageDescriptor};
+use serde_json::Value;
+use tonic::{Status, metadata::MetadataMap};
+
+use crate::{
+    codec::RawCodec,
+    errors,
+    routes::{Lookup, PathTemplate, Route, RouteTable},
+    transcode::{RequestParts, decode_request, encode_response},
+};
+
+/// Why the gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum FrontError {
+    /// A contract's path template does not parse.
+    #[error("{method}: {error}")]
+    Template {
+        /// The gRPC method.
+        method: String,
+        /// What is wrong.
+        error: crate::routes::TemplateError,
+    },
+    /// Two bindings claim the same route.
+    #[error("{0}")]
+    Collision(String),
+    /// An upstream address is not a URL.
+    #[error("upstream {unit}: {error}")]
+    Upstream {
+        /// The unit (`auth`, `hrm`, ...).
+        unit: String,
+        /// What is wrong.
+        error: erp_kit::client::ClientError,
+    },
+}
+
+/// Where one route goes.
+#[derive(Debug)]
+struct Target {
+    grpc_path: PathAndQuery,
+    unit: String,
+    input: MessageDescriptor,
+    output: MessageDescriptor,
+    body: Option<String>,
+    response_body: Option<String>,
+}
+
+/// The HTTP front: routes and a channel per upstream unit.
+pub struct HttpFront {
+    routes: RouteTable<Arc<Target>>,
+    upstreams: BTreeMap<String, MeshChannel>,
+}
+
+/// The unit owning a package: `erp.hrm.v1` → `hrm`.
+pub fn unit_of(package: &str) -> &str {
+    package.split('.').nth(1).unwrap_or(package)
+}
+
+impl HttpFront {
+    /// Routes for every binding of `contracts`; `upstreams` maps a unit (`auth`) to its
+    /// gRPC address. Units without an address answer 503.
+    pub fn new(
+        contracts: &'static Contracts,
+        upstreams: &BTreeMap<String, String>,
+        client: &ClientConfig,
+    ) -> Result<Self, FrontError> {
+        let mut routes = Vec::new();
+        for method in contracts.methods() {
+            for binding in &method.http {
+                let template =
+                    PathTemplate::parse(&binding.path).map_err(|error| FrontError::Template {
+                        method: method.grpc_path.clone(),
+                        error,
+                    })?;
+                let grpc_path = PathAndQuery::try_from(method.grpc_path.as_str())
+                    .unwrap_or_else(|_| PathAndQuery::from_static("/"));
+                routes.push(Route {
+                    method: binding.method.as_str().to_owned(),
+                    template,
+                    target: Arc::new(Target {
+                        grpc_path,
+                        unit: unit_of(&method.package).to_owned(),
+                        input: method.descriptor.input(),
+                        output: method.descriptor.output(),
+                        body: binding.body.clone(),
+                        response_body: binding.response_body.clone(),
+                    }),
+                });
+            }
+        }
+        let routes = RouteTable::new(routes).map_err(FrontError::Collision)?;
+        let upstreams = upstreams
+            .iter()
+            .map(|(unit, url)| {
+                MeshChannel::connect_lazy(url, client)
+                    .map(|channel| (unit.clone(), channel.with_contracts(contracts)))
+                    .map_err(|error| FrontError::Upstream {
+                        unit: unit.clone(),
+                        error,
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { routes, upstreams })
+    }
+
+    /// The axum router answering every path.
+    pub fn router(self) -> Router {
+        Router::new().fallback(handle).with_state(Arc::new(self))
+    }
+
+    async fn call(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Value, (StatusCode, Value)> {
+        let (target, variables) = match self.routes.lookup(method.as_str(), uri.path()) {
+            Lookup::Found(target, variables) => (target, variables),
+            Lookup::MethodNotAllowed(allowed) => {
+                let message = format!("this path takes {}", allowed.join(", "));
+                let status = StatusCode::METHOD_NOT_ALLOWED;
+                return Err((
+                    status,
+                    errors::plain(status, "METHOD_NOT_ALLOWED", &message),
+                ));
+            }
+            Lookup::NotFound => {
+                let status = StatusCode::NOT_FOUND;
+                return Err((
+                    status,
+                    errors::plain(status, "NOT_FOUND", "no route has this path"),
+                ));
+            }
+        };
+        let message = decode_request(
+            &target.input,
+            &RequestParts {
+                body_field: target.body.as_deref(),
+                variables: &variables,
+                query: uri.query(),
+                body: &body,
+            },
+        )
+        .map_err(|error| errors::from_field_error(&error))?;
+        let channel = self.upstreams.get(&target.unit).cloned().ok_or_else(|| {
+            errors::from_status(&Status::unavailable(format!(
+                "no upstream is configured for {}",
+                target.unit
+            )))
+        })?;
+        let answer = unary(channel, target, headers, message.encode_to_vec().into())
+            .await
+            .map_err(|status| errors::from_status(&status))?;
+        let response = DynamicMessage::decode(target.output.clone(), answer).map_err(|error| {
+            errors::from_status(&Status::internal(format!(
+                "the upstream answer does not decode: {error}"
+            )))
+        })?;
+        encode_response(&response, target.response_body.as_deref()).map_err(|error| {
+            errors::from_status(&Status::internal(format!(
+                "the answer has no JSON form: {error}"
+            )))
+        })
+    }
+}
+
+/// Headers passed on to the upstream as gRPC metadata.
+const FORWARDED: [&str; 4] = ["authorization", "x-request-id", "traceparent", "tracestate"];
+
+async fn unary(
+    channel: MeshChannel,
+    target: &Target,
+    headers: &HeaderMap,
+    message: Bytes,
+) -> Result<Bytes, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|error| Status::unavailable(format!("{}: {error}", target.unit)))?;
+    let mut request = tonic::Request::new(message);
+    let metadata: &mut MetadataMap = request.metadata_mut();
+    for name in FORWARDED {
+        if let Some(value) = headers.get(name)
+            && let Ok(value) = value.to_str()
+            && let Ok(value) = value.parse()
+        {
+            metadata.insert(name, value);
+        }
+    }
+    let response = grpc
+        .unary(request, target.grpc_path.clone(), RawCodec)
+        .await?;
+    Ok(response.into_inner())
+}
+
+async fn handle(
+    State(front): State<Arc<HttpFront>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (status, value) = match front.call(&method, &uri, &headers, body).await {
+        Ok(value) => (StatusCode::OK, value),
+        Err(error) => error,
+    };
+    let mut response = (status, value.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,65 @@
+//! erp-api-gateway: load config (exit 64 naming a bad key), start telemetry, serve the
+//! HTTP/JSON routes of the contracts until SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+
+use erp_api_gateway::{
+    config::{Config, SERVICE_NAME},
+    http_front::HttpFront,
+};
+use erp_proto::Contracts;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config: Config = erp_kit::config::load_from_process_or_exit();
+    let telemetry = match erp_kit::telemetry::init(SERVICE_NAME, &config.telemetry, &config.otlp) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(erp_kit::config::EXIT_INVALID_CONFIG as u8);
+        }
+    };
+    let result = serve(config).await;
+    if let Err(error) = &result {
+        tracing::error!(%error, "erp-api-gateway failed");
+    }
+    telemetry.shutdown();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let front = HttpFront::new(Contracts::bundled(), &config.upstreams, &config.client)?;
+    let address = format!("{}:{}", config.gateway.host, config.gateway.http_port);
+    let listener = tokio::net::TcpListener::bind(&address).await?;
+    tracing::info!(address = %listener.local_addr()?, upstreams = ?config.upstreams.keys().collect::<Vec<_>>(), "serving HTTP/JSON");
+    axum::serve(listener, front.router())
+        .with_graceful_shutdown(stop_requested())
+        .await?;
+    Ok(())
+}
+
+/// SIGTERM (Kubernetes) or Ctrl-C.
+async fn stop_requested() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("stopping: finishing the requests in flight");
+}

@@ -1,0 +1,261 @@
+//! The HTTP front against a real auth service on PostgreSQL: JSON in, gRPC to the service,
+//! JSON out, and every kind of refusal mapped with the field or the reason.
+
+use std::{collections::BTreeMap, net::SocketAddr};
+
+use erp_api_gateway::http_front::HttpFront;
+use erp_auth_service::config::Config as AuthConfig;
+use erp_kit::{ShutdownHandle, client::ClientConfig};
+use erp_proto::{
+    Contracts,
+    erp::auth::v1::{GetUserRequest, auth_service_client::AuthServiceClient},
+};
+use erp_testkit::TestDatabase;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode, body::Bytes};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use serde_json::{Value, json};
+
+const SECRET: &str = "gateway-test-bootstrap";
+const ADMIN_PASSWORD: &str = "Admin-password-2026";
+
+struct Stack {
+    gateway: SocketAddr,
+    auth: SocketAddr,
+    client: Client<HttpConnector, Full<Bytes>>,
+    auth_shutdown: ShutdownHandle,
+    _database: TestDatabase,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.auth_shutdown.shutdown();
+    }
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let database = TestDatabase::postgres().await;
+        let mut config = AuthConfig::default();
+        config.server.grpc_port = 0;
+        config.server.admin_port = 0;
+        config.database = database.config();
+        config.events.enabled = false;
+        config.auth.bootstrap_secret = SECRET.to_owned().into();
+        let application = erp_auth_service::Application::build(config)
+            .await
+            .expect("auth starts");
+        let auth = application.local_addr();
+        let auth_shutdown = application.shutdown_handle();
+        tokio::spawn(async move { application.run_until_stopped().await.expect("auth ran") });
+
+        let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{auth}"))]);
+        let front = HttpFront::new(Contracts::bundled(), &upstreams, &ClientConfig::default())
+            .expect("routes from the contracts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listener");
+        let gateway = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, front.router()).await });
+        Self {
+            gateway,
+            auth,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            auth_shutdown,
+            _database: database,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.gateway))
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = self
+            .client
+            .request(
+                request
+                    .body(Full::new(Bytes::from(body.to_owned())))
+                    .expect("request"),
+            )
+            .await
+            .expect("the gateway answers");
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("JSON body: {}", String::from_utf8_lossy(&bytes)));
+        (status, value)
+    }
+
+    /// Operator token → tenant → admin login, all over HTTP/JSON; the admin's token.
+    async fn tenant_admin(&self, slug: &str) -> String {
+        let (status, operator) = self
+            .send(
+                Method::POST,
+                "/v1/operator:token",
+                None,
+                &json!({"bootstrapSecret": SECRET}).to_string(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{operator}");
+        let operator = operator["accessToken"].as_str().expect("token").to_owned();
+        let (status, tenant) = self
+            .send(
+                Method::POST,
+                "/v1/tenants",
+                Some(&operator),
+                &json!({
+                    "slug": slug,
+                    "displayName": "Gateway Test",
+                    "plan": {"name": "all", "enabledModules": ["MODULE_HRM"]},
+                    "adminEmail": format!("admin@{slug}.example.com"),
+                    "admin_password": ADMIN_PASSWORD,
+                })
+                .to_string(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{tenant}");
+        let (status, login) = self
+            .send(
+                Method::POST,
+                "/v1/sessions:login",
+                None,
+                &json!({
+                    "tenantSlug": slug,
+                    "email": format!("admin@{slug}.example.com"),
+                    "password": ADMIN_PASSWORD,
+                })
+                .to_string(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{login}");
+        login["tokens"]["accessToken"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
+    }
+}
+
+#[tokio::test]
+async fn json_over_http_reaches_the_service_and_agrees_with_grpc() {
+    let stack = Stack::start().await;
+    let admin = stack.tenant_admin("gateway").await;
+
+    let (status, users) = stack
+        .send(Method::GET, "/v1/users?page.pageSize=5", Some(&admin), "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{users}");
+    let listed = users["users"].as_array().expect("users");
+    assert_eq!(listed.len(), 1, "just the admin: {users}");
+    let id = listed[0]["userId"].as_str().expect("id");
+
+    let (status, over_http) = stack
+        .send(Method::GET, &format!("/v1/users/{id}"), Some(&admin), "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{over_http}");
+    let mut auth = AuthServiceClient::connect(format!("http://{}", stack.auth))
+        .await
+        .expect("direct gRPC");
+    let mut request = tonic::Request::new(GetUserRequest {
+        user_id: id.to_owned(),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {admin}").parse().expect("header"),
+    );
+    let direct = auth
+        .get_user(request)
+        .await
+        .expect("direct")
+        .into_inner()
+        .user
+        .expect("user");
+    assert_eq!(over_http["user"]["email"], direct.email);
+    assert_eq!(over_http["user"]["userId"], direct.user_id);
+}
+
+#[tokio::test]
+async fn refusals_are_mapped_with_the_field_or_the_reason() {
+    let stack = Stack::start().await;
+    let admin = stack.tenant_admin("gwerr").await;
+
+    let (status, body) = stack.send(Method::GET, "/v1/users", None, "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["status"], "UNAUTHENTICATED");
+
+    let (status, body) = stack
+        .send(
+            Method::GET,
+            "/v1/users?page.pageSize=lots",
+            Some(&admin),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["error"]["fieldViolations"][0]["field"],
+        "page.pageSize"
+    );
+
+    let (status, body) = stack
+        .send(Method::POST, "/v1/users", Some(&admin), "{\"email\": ")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["fieldViolations"][0]["field"], "body");
+
+    // Refused by the service itself: its field violations come through.
+    let (status, body) = stack
+        .send(
+            Method::POST,
+            "/v1/users",
+            Some(&admin),
+            &json!({"email": "not-an-email", "password": "Long-enough-password-1"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
+    assert!(
+        body["error"]["fieldViolations"]
+            .as_array()
+            .expect("violations")
+            .iter()
+            .any(|violation| violation["field"] == "email"),
+        "{body}"
+    );
+
+    let (status, body) = stack
+        .send(Method::GET, "/v1/users/no-such-user", Some(&admin), "")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body["error"]["reason"].as_str().is_some(), "{body}");
+
+    let (status, body) = stack.send(Method::GET, "/v1/nowhere", None, "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = stack
+        .send(Method::DELETE, "/v1/operator:token", None, "")
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+
+    // A unit without an upstream is unavailable, not an error of the gateway.
+    let (status, body) = stack
+        .send(Method::GET, "/v1/employees/e1", Some(&admin), "")
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}
