@@ -207,13 +207,18 @@ impl MeshChannel {
         request: Request<Body>,
         deadline: Instant,
     ) -> Result<Response<Body>, BoxError> {
-        match tokio::time::timeout_at(deadline.into(), self.channel.clone().oneshot(request)).await
-        {
-            Ok(outcome) => outcome.map_err(Into::into),
-            Err(_) => Ok(
+        let expired = || {
+            Ok(
                 Status::deadline_exceeded("the call did not finish before its deadline")
                     .into_http(),
-            ),
+            )
+        };
+        match tokio::time::timeout_at(deadline.into(), self.channel.clone().oneshot(request)).await
+        {
+            // tonic's transport reads the same grpc-timeout and may fire first: same deadline.
+            Ok(Err(_)) if Instant::now() >= deadline => expired(),
+            Ok(outcome) => outcome.map_err(Into::into),
+            Err(_) => expired(),
         }
     }
 
