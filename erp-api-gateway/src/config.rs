@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use erp_kit::{
     client::ClientConfig,
-    config::{OtlpConfig, TelemetryConfig},
+    config::{AuthConfig, OtlpConfig, TelemetryConfig},
 };
 use serde::Deserialize;
 
@@ -23,6 +23,8 @@ pub struct Config {
     pub upstreams: BTreeMap<String, String>,
     /// Timeouts and retries towards the upstreams.
     pub client: ClientConfig,
+    /// Token verification at the edge (`ERP_AUTH__JWKS_URL` is the auth service).
+    pub auth: AuthConfig,
     /// Logging.
     pub telemetry: TelemetryConfig,
     /// Trace export.

@@ -1,5 +1,8 @@
-//! The HTTP/JSON front: every `google.api.http` rule of the contracts becomes a route; a
-//! request is transcoded to its message, sent as a unary gRPC call to the unit that owns
+//! The HTTP/JSON front: every `google.api.http` rule of the contracts becomes a route; the
+//! caller is checked at the edge against the method's access rule (token verified with
+//! erp-kit's verifier, permission and module checked, so refused calls never reach a
+//! service — which still verifies again); a request is transcoded to its message, sent as
+//! a unary gRPC call to the unit that owns
 //! the package (the caller's token and request id passed on, the deadline bounded by the
 //! client config), and the answer comes back as JSON or as the mapped error.
 
@@ -12,7 +15,11 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
-use erp_kit::client::{ClientConfig, MeshChannel};
+use erp_kit::{
+    access::AccessGuard,
+    auth::TokenVerifier,
+    client::{ClientConfig, MeshChannel},
+};
 use erp_proto::Contracts;
 use http::uri::PathAndQuery;
 use prost::Message as _;
@@ -55,6 +62,7 @@ pub enum FrontError {
 #[derive(Debug)]
 struct Target {
     grpc_path: PathAndQuery,
+    grpc_path_text: String,
     unit: String,
     input: MessageDescriptor,
     output: MessageDescriptor,
@@ -66,6 +74,7 @@ struct Target {
 pub struct HttpFront {
     routes: RouteTable<Arc<Target>>,
     upstreams: BTreeMap<String, MeshChannel>,
+    guard: AccessGuard,
 }
 
 /// The unit owning a package: `erp.hrm.v1` → `hrm`.
@@ -75,11 +84,13 @@ pub fn unit_of(package: &str) -> &str {
 
 impl HttpFront {
     /// Routes for every binding of `contracts`; `upstreams` maps a unit (`auth`) to its
-    /// gRPC address. Units without an address answer 503.
+    /// gRPC address (units without one answer 503); `verifier` checks tokens at the edge
+    /// (without one, only public methods can be called).
     pub fn new(
         contracts: &'static Contracts,
         upstreams: &BTreeMap<String, String>,
         client: &ClientConfig,
+        verifier: Option<Arc<TokenVerifier>>,
     ) -> Result<Self, FrontError> {
         let mut routes = Vec::new();
         for method in contracts.methods() {
@@ -96,6 +107,7 @@ impl HttpFront {
                     template,
                     target: Arc::new(Target {
                         grpc_path,
+                        grpc_path_text: method.grpc_path.clone(),
                         unit: unit_of(&method.package).to_owned(),
                         input: method.descriptor.input(),
                         output: method.descriptor.output(),
@@ -117,7 +129,11 @@ impl HttpFront {
                     })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { routes, upstreams })
+        Ok(Self {
+            routes,
+            upstreams,
+            guard: AccessGuard::new(contracts, verifier),
+        })
     }
 
     /// The axum router answering every path.
@@ -150,6 +166,10 @@ impl HttpFront {
                 ));
             }
         };
+        self.guard
+            .authorize(&target.grpc_path_text, headers)
+            .await
+            .map_err(|status| errors::from_status(&status))?;
         let message = decode_request(
             &target.input,
             &RequestParts {

@@ -1,12 +1,13 @@
 //! erp-api-gateway: load config (exit 64 naming a bad key), start telemetry, serve the
 //! HTTP/JSON routes of the contracts until SIGTERM or Ctrl-C.
 
-use std::process::ExitCode;
+use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use erp_api_gateway::{
     config::{Config, SERVICE_NAME},
     http_front::HttpFront,
 };
+use erp_kit::auth::{GrpcJwksSource, TokenVerifier};
 use erp_proto::Contracts;
 
 #[tokio::main]
@@ -31,7 +32,14 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let front = HttpFront::new(Contracts::bundled(), &config.upstreams, &config.client)?;
+    let keys = GrpcJwksSource::new(&config.auth.jwks_url, Duration::from_secs(2))?;
+    let verifier = Arc::new(TokenVerifier::new(&config.auth, Arc::new(keys)));
+    let front = HttpFront::new(
+        Contracts::bundled(),
+        &config.upstreams,
+        &config.client,
+        Some(verifier),
+    )?;
     let address = format!("{}:{}", config.gateway.host, config.gateway.http_port);
     let listener = tokio::net::TcpListener::bind(&address).await?;
     tracing::info!(address = %listener.local_addr()?, upstreams = ?config.upstreams.keys().collect::<Vec<_>>(), "serving HTTP/JSON");

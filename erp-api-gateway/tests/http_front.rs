@@ -1,11 +1,16 @@
 //! The HTTP front against a real auth service on PostgreSQL: JSON in, gRPC to the service,
 //! JSON out, and every kind of refusal mapped with the field or the reason.
 
-use std::{collections::BTreeMap, net::SocketAddr};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use erp_api_gateway::http_front::HttpFront;
 use erp_auth_service::config::Config as AuthConfig;
-use erp_kit::{ShutdownHandle, client::ClientConfig};
+use erp_kit::{
+    ShutdownHandle,
+    auth::{GrpcJwksSource, TokenVerifier},
+    client::ClientConfig,
+    config::AuthConfig as KitAuthConfig,
+};
 use erp_proto::{
     Contracts,
     erp::auth::v1::{GetUserRequest, auth_service_client::AuthServiceClient},
@@ -53,8 +58,16 @@ impl Stack {
         tokio::spawn(async move { application.run_until_stopped().await.expect("auth ran") });
 
         let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{auth}"))]);
-        let front = HttpFront::new(Contracts::bundled(), &upstreams, &ClientConfig::default())
-            .expect("routes from the contracts");
+        let keys = GrpcJwksSource::new(&format!("http://{auth}"), Duration::from_secs(2))
+            .expect("jwks source");
+        let verifier = TokenVerifier::new(&KitAuthConfig::default(), Arc::new(keys));
+        let front = HttpFront::new(
+            Contracts::bundled(),
+            &upstreams,
+            &ClientConfig::default(),
+            Some(Arc::new(verifier)),
+        )
+        .expect("routes from the contracts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("listener");
@@ -258,4 +271,67 @@ async fn refusals_are_mapped_with_the_field_or_the_reason() {
         .send(Method::GET, "/v1/employees/e1", Some(&admin), "")
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}
+
+#[tokio::test]
+async fn callers_are_checked_at_the_edge_before_any_service_is_asked() {
+    // No HRM upstream is configured: any answer about HRM routes other than 503 comes
+    // from the gateway itself.
+    let stack = Stack::start().await;
+    let admin = stack.tenant_admin("edgecheck").await;
+    let (status, created) = stack
+        .send(
+            Method::POST,
+            "/v1/users",
+            Some(&admin),
+            &json!({"email": "clerk@edgecheck.example.com", "password": "Clerk-password-2026"})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let (status, login) = stack
+        .send(
+            Method::POST,
+            "/v1/sessions:login",
+            None,
+            &json!({
+                "tenantSlug": "edgecheck",
+                "email": "clerk@edgecheck.example.com",
+                "password": "Clerk-password-2026",
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let clerk = login["tokens"]["accessToken"].as_str().expect("token");
+
+    let (status, body) = stack.send(Method::GET, "/v1/employees/e1", None, "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = stack
+        .send(Method::GET, "/v1/employees/e1", Some("not.a.token"), "")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = stack
+        .send(Method::GET, "/v1/employees/e1", Some(clerk), "")
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "no role, no hrm permission: {body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("hrm.employee.read")),
+        "{body}"
+    );
+    // Public methods need no token.
+    let (status, body) = stack
+        .send(Method::GET, "/.well-known/jwks.json", None, "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["keys"].as_array().is_some_and(|keys| !keys.is_empty()),
+        "{body}"
+    );
 }
