@@ -10,6 +10,8 @@ use erp_kit::{
 };
 use serde::Deserialize;
 
+use crate::limits::LimitsConfig;
+
 /// The service name in logs and traces.
 pub const SERVICE_NAME: &str = "erp-api-gateway";
 
@@ -25,6 +27,8 @@ pub struct Config {
     pub client: ClientConfig,
     /// Token verification at the edge (`ERP_AUTH__JWKS_URL` is the auth service).
     pub auth: AuthConfig,
+    /// Rate and body limits.
+    pub limits: LimitsConfig,
     /// Logging.
     pub telemetry: TelemetryConfig,
     /// Trace export.

@@ -6,12 +6,17 @@
 //! the package (the caller's token and request id passed on, the deadline bounded by the
 //! client config), and the answer comes back as JSON or as the mapped error.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     Router,
     body::Bytes,
-    extract::State,
+    extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
 };
@@ -30,6 +35,7 @@ use tonic::{Status, metadata::MetadataMap};
 use crate::{
     codec::RawCodec,
     errors,
+    limits::{LimitsConfig, RateLimiter},
     routes::{Lookup, PathTemplate, Route, RouteTable},
     transcode::{RequestParts, decode_request, encode_response},
 };
@@ -75,6 +81,26 @@ pub struct HttpFront {
     routes: RouteTable<Arc<Target>>,
     upstreams: BTreeMap<String, MeshChannel>,
     guard: AccessGuard,
+    per_tenant: RateLimiter,
+    per_address: RateLimiter,
+    max_body_bytes: usize,
+}
+
+/// A refused request: status, JSON body, and for 429 how long to wait.
+struct Refusal {
+    status: StatusCode,
+    body: Value,
+    retry_after: Option<Duration>,
+}
+
+impl From<(StatusCode, Value)> for Refusal {
+    fn from((status, body): (StatusCode, Value)) -> Self {
+        Self {
+            status,
+            body,
+            retry_after: None,
+        }
+    }
 }
 
 /// The unit owning a package: `erp.hrm.v1` → `hrm`.
@@ -85,12 +111,13 @@ pub fn unit_of(package: &str) -> &str {
 impl HttpFront {
     /// Routes for every binding of `contracts`; `upstreams` maps a unit (`auth`) to its
     /// gRPC address (units without one answer 503); `verifier` checks tokens at the edge
-    /// (without one, only public methods can be called).
+    /// (without one, only public methods can be called); `limits` bound rates and bodies.
     pub fn new(
         contracts: &'static Contracts,
         upstreams: &BTreeMap<String, String>,
         client: &ClientConfig,
         verifier: Option<Arc<TokenVerifier>>,
+        limits: &LimitsConfig,
     ) -> Result<Self, FrontError> {
         let mut routes = Vec::new();
         for method in contracts.methods() {
@@ -133,10 +160,15 @@ impl HttpFront {
             routes,
             upstreams,
             guard: AccessGuard::new(contracts, verifier),
+            per_tenant: RateLimiter::new(limits.tenant_per_second, limits.tenant_burst),
+            per_address: RateLimiter::new(limits.address_per_second, limits.address_burst),
+            max_body_bytes: limits.max_body_bytes,
         })
     }
 
-    /// The axum router answering every path.
+    /// The axum router answering every path. Serve it with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` so public calls are limited
+    /// per client address (otherwise they share one bucket).
     pub fn router(self) -> Router {
         Router::new().fallback(handle).with_state(Arc::new(self))
     }
@@ -146,8 +178,9 @@ impl HttpFront {
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
+        peer: Option<SocketAddr>,
         body: Bytes,
-    ) -> Result<Value, (StatusCode, Value)> {
+    ) -> Result<Value, Refusal> {
         let (target, variables) = match self.routes.lookup(method.as_str(), uri.path()) {
             Lookup::Found(target, variables) => (target, variables),
             Lookup::MethodNotAllowed(allowed) => {
@@ -156,20 +189,45 @@ impl HttpFront {
                 return Err((
                     status,
                     errors::plain(status, "METHOD_NOT_ALLOWED", &message),
-                ));
+                )
+                    .into());
             }
             Lookup::NotFound => {
                 let status = StatusCode::NOT_FOUND;
                 return Err((
                     status,
                     errors::plain(status, "NOT_FOUND", "no route has this path"),
-                ));
+                )
+                    .into());
             }
         };
-        self.guard
+        let caller = self
+            .guard
             .authorize(&target.grpc_path_text, headers)
             .await
             .map_err(|status| errors::from_status(&status))?;
+        let limited = match &caller {
+            Some(caller) => self
+                .per_tenant
+                .take(caller.tenant_id.as_str(), Instant::now()),
+            None => self.per_address.take(
+                &peer.map(|peer| peer.ip().to_string()).unwrap_or_default(),
+                Instant::now(),
+            ),
+        };
+        if let Err(wait) = limited {
+            let (status, body) = errors::from_status(&erp_kit::error::status_with_reason(
+                tonic::Code::ResourceExhausted,
+                "ERP:GATEWAY:RATE_LIMITED",
+                "too many requests; retry after the time in Retry-After",
+                [],
+            ));
+            return Err(Refusal {
+                status,
+                body,
+                retry_after: Some(wait),
+            });
+        }
         let message = decode_request(
             &target.input,
             &RequestParts {
@@ -198,6 +256,7 @@ impl HttpFront {
             errors::from_status(&Status::internal(format!(
                 "the answer has no JSON form: {error}"
             )))
+            .into()
         })
     }
 }
@@ -231,21 +290,43 @@ async fn unary(
     Ok(response.into_inner())
 }
 
-async fn handle(
-    State(front): State<Arc<HttpFront>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (status, value) = match front.call(&method, &uri, &headers, body).await {
-        Ok(value) => (StatusCode::OK, value),
-        Err(error) => error,
+async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    let outcome = match axum::body::to_bytes(body, front.max_body_bytes).await {
+        Ok(body) => {
+            front
+                .call(&parts.method, &parts.uri, &parts.headers, peer, body)
+                .await
+        }
+        Err(_) => {
+            let status = StatusCode::PAYLOAD_TOO_LARGE;
+            Err(Refusal::from((
+                status,
+                errors::plain(
+                    status,
+                    "PAYLOAD_TOO_LARGE",
+                    &format!("the body is larger than {} bytes", front.max_body_bytes),
+                ),
+            )))
+        }
+    };
+    let (status, value, retry_after) = match outcome {
+        Ok(value) => (StatusCode::OK, value, None),
+        Err(refusal) => (refusal.status, refusal.body, refusal.retry_after),
     };
     let mut response = (status, value.to_string()).into_response();
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if let Some(wait) = retry_after {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    }
     response
 }

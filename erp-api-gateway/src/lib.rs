@@ -1,12 +1,13 @@
 //! The ERP mesh's API gateway (in progress): the route table built from every
 //! `google.api.http` rule of the contracts, and the JSON ↔ protobuf transcoder that turns
 //! an HTTP request into its request message and a response message into JSON, and the HTTP
-//! front that serves the routes by calling the upstream units. Edge auth, limits, gRPC
-//! passthrough, gRPC-Web and OpenAPI follow.
+//! front that serves the routes by calling the upstream units after edge access checks
+//! and rate limits. gRPC passthrough, gRPC-Web and OpenAPI follow.
 
 pub mod codec;
 pub mod config;
 pub mod errors;
 pub mod http_front;
+pub mod limits;
 pub mod routes;
 pub mod transcode;

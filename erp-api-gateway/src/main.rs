@@ -39,13 +39,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         &config.upstreams,
         &config.client,
         Some(verifier),
+        &config.limits,
     )?;
     let address = format!("{}:{}", config.gateway.host, config.gateway.http_port);
     let listener = tokio::net::TcpListener::bind(&address).await?;
     tracing::info!(address = %listener.local_addr()?, upstreams = ?config.upstreams.keys().collect::<Vec<_>>(), "serving HTTP/JSON");
-    axum::serve(listener, front.router())
-        .with_graceful_shutdown(stop_requested())
-        .await?;
+    axum::serve(
+        listener,
+        front
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop_requested())
+    .await?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
-use erp_api_gateway::http_front::HttpFront;
+use erp_api_gateway::{http_front::HttpFront, limits::LimitsConfig};
 use erp_auth_service::config::Config as AuthConfig;
 use erp_kit::{
     ShutdownHandle,
@@ -43,6 +43,10 @@ impl Drop for Stack {
 
 impl Stack {
     async fn start() -> Self {
+        Self::start_with(LimitsConfig::default()).await
+    }
+
+    async fn start_with(limits: LimitsConfig) -> Self {
         let database = TestDatabase::postgres().await;
         let mut config = AuthConfig::default();
         config.server.grpc_port = 0;
@@ -66,13 +70,22 @@ impl Stack {
             &upstreams,
             &ClientConfig::default(),
             Some(Arc::new(verifier)),
+            &limits,
         )
         .expect("routes from the contracts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("listener");
         let gateway = listener.local_addr().expect("address");
-        tokio::spawn(async move { axum::serve(listener, front.router()).await });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                front
+                    .router()
+                    .into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
         Self {
             gateway,
             auth,
@@ -115,6 +128,27 @@ impl Stack {
         let value = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| panic!("JSON body: {}", String::from_utf8_lossy(&bytes)));
         (status, value)
+    }
+
+    /// The `Retry-After` seconds of a refused public call.
+    async fn retry_after(&self, path: &str) -> u64 {
+        let response = self
+            .client
+            .request(
+                Request::builder()
+                    .uri(format!("http://{}{path}", self.gateway))
+                    .body(Full::new(Bytes::new()))
+                    .expect("request"),
+            )
+            .await
+            .expect("the gateway answers");
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse().ok())
+            .expect("a Retry-After header in seconds")
     }
 
     /// Operator token → tenant → admin login, all over HTTP/JSON; the admin's token.
@@ -334,4 +368,61 @@ async fn callers_are_checked_at_the_edge_before_any_service_is_asked() {
         body["keys"].as_array().is_some_and(|keys| !keys.is_empty()),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn over_the_limit_is_429_with_retry_after_and_big_bodies_are_413() {
+    let stack = Stack::start_with(LimitsConfig {
+        address_per_second: 0.01,
+        address_burst: 5,
+        tenant_per_second: 0.01,
+        tenant_burst: 3,
+        max_body_bytes: 1024,
+    })
+    .await;
+    // The operator token and the login are public calls from this address (2 of 5); the
+    // tenant is created with the operator's token, in the operator's own bucket.
+    let admin = stack.tenant_admin("limited").await;
+    for _ in 0..3 {
+        let (status, body) = stack.send(Method::GET, "/v1/users", Some(&admin), "").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = stack.send(Method::GET, "/v1/users", Some(&admin), "").await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the tenant's burst is spent: {body}"
+    );
+    assert_eq!(body["error"]["reason"], "ERP:GATEWAY:RATE_LIMITED");
+
+    // The address still has public calls left; then it is limited on its own.
+    let mut public = Vec::new();
+    for _ in 0..4 {
+        public.push(
+            stack
+                .send(Method::GET, "/.well-known/jwks.json", None, "")
+                .await
+                .0,
+        );
+    }
+    assert_eq!(
+        public,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let retry_after = stack.retry_after("/.well-known/jwks.json").await;
+    assert!(
+        retry_after >= 1,
+        "Retry-After in whole seconds: {retry_after}"
+    );
+
+    let big = format!("{{\"email\": \"{}\"}}", "x".repeat(2048));
+    let (status, body) = stack
+        .send(Method::POST, "/v1/users", Some(&admin), &big)
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
 }

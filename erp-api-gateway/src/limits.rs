@@ -1,0 +1,138 @@
+//! Token-bucket rate limits at the edge: one bucket per tenant for authenticated calls and
+//! one per client address for public ones (login, JWKS). A refused call learns how long to
+//! wait (`Retry-After`).
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use serde::Deserialize;
+
+/// Rates and bursts (`ERP_LIMITS__*`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Sustained calls per second of one tenant.
+    pub tenant_per_second: f64,
+    /// Calls one tenant may make at once after being idle.
+    pub tenant_burst: u32,
+    /// Sustained unauthenticated calls per second from one client address.
+    pub address_per_second: f64,
+    /// Unauthenticated calls one address may make at once.
+    pub address_burst: u32,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            tenant_per_second: 200.0,
+            tenant_burst: 400,
+            address_per_second: 5.0,
+            address_burst: 20,
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// Buckets beyond this many are pruned of the idle (full) ones.
+const PRUNE_ABOVE: usize = 100_000;
+
+/// Token buckets by key.
+#[derive(Debug)]
+pub struct RateLimiter {
+    per_second: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl RateLimiter {
+    /// `per_second` sustained, `burst` at once.
+    pub fn new(per_second: f64, burst: u32) -> Self {
+        Self {
+            per_second: per_second.max(f64::MIN_POSITIVE),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `key` at `now`, or says how long until one is there.
+    pub fn take(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() > PRUNE_ABOVE {
+            let (per_second, burst) = (self.per_second, self.burst);
+            buckets.retain(|_, bucket| bucket.refilled(now, per_second, burst) < burst);
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: self.burst,
+            updated: now,
+        });
+        bucket.tokens = bucket.refilled(now, self.per_second, self.burst);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Ok(());
+        }
+        Err(Duration::from_secs_f64(
+            (1.0 - bucket.tokens) / self.per_second,
+        ))
+    }
+}
+
+impl Bucket {
+    fn refilled(&self, now: Instant, per_second: f64, burst: f64) -> f64 {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        (self.tokens + elapsed * per_second).min(burst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_passes_then_the_rate_holds() {
+        let limiter = RateLimiter::new(2.0, 3);
+        let start = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.take("t", start).is_ok());
+        }
+        let wait = limiter.take("t", start).expect_err("burst spent");
+        assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(500));
+        assert!(
+            limiter
+                .take("t", start + Duration::from_millis(500))
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .take("t", start + Duration::from_millis(500))
+                .is_err()
+        );
+        assert!(limiter.take("other", start).is_ok(), "keys are separate");
+    }
+
+    #[test]
+    fn idle_buckets_refill_only_up_to_the_burst() {
+        let limiter = RateLimiter::new(100.0, 2);
+        let start = Instant::now();
+        let later = start + Duration::from_secs(60);
+        assert!(limiter.take("t", start).is_ok());
+        for _ in 0..2 {
+            assert!(limiter.take("t", later).is_ok());
+        }
+        assert!(limiter.take("t", later).is_err());
+    }
+}
