@@ -86,6 +86,13 @@ pub struct HttpFront {
     max_body_bytes: usize,
 }
 
+/// What the access log says about a request beyond method, path and status.
+#[derive(Debug, Default)]
+struct AccessRecord {
+    route: Option<String>,
+    tenant: Option<String>,
+}
+
 /// A refused request: status, JSON body, and for 429 how long to wait.
 struct Refusal {
     status: StatusCode,
@@ -180,9 +187,13 @@ impl HttpFront {
         headers: &HeaderMap,
         peer: Option<SocketAddr>,
         body: Bytes,
+        record: &mut AccessRecord,
     ) -> Result<Value, Refusal> {
         let (target, variables) = match self.routes.lookup(method.as_str(), uri.path()) {
-            Lookup::Found(target, variables) => (target, variables),
+            Lookup::Found(target, variables) => {
+                record.route = Some(target.grpc_path_text.clone());
+                (target, variables)
+            }
             Lookup::MethodNotAllowed(allowed) => {
                 let message = format!("this path takes {}", allowed.join(", "));
                 let status = StatusCode::METHOD_NOT_ALLOWED;
@@ -206,6 +217,9 @@ impl HttpFront {
             .authorize(&target.grpc_path_text, headers)
             .await
             .map_err(|status| errors::from_status(&status))?;
+        record.tenant = caller
+            .as_ref()
+            .map(|caller| caller.tenant_id.as_str().to_owned());
         let limited = match &caller {
             Some(caller) => self
                 .per_tenant
@@ -291,15 +305,34 @@ async fn unary(
 }
 
 async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let started = Instant::now();
+    let (mut parts, body) = request.into_parts();
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
+    // One id per request, the caller's if it sent one, passed on to the service.
+    let request_id = match parts.headers.get(REQUEST_ID) {
+        Some(id) if !id.is_empty() && id.len() <= 128 => id.clone(),
+        _ => {
+            let id = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+            parts.headers.insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
+    let mut record = AccessRecord::default();
     let outcome = match axum::body::to_bytes(body, front.max_body_bytes).await {
         Ok(body) => {
             front
-                .call(&parts.method, &parts.uri, &parts.headers, peer, body)
+                .call(
+                    &parts.method,
+                    &parts.uri,
+                    &parts.headers,
+                    peer,
+                    body,
+                    &mut record,
+                )
                 .await
         }
         Err(_) => {
@@ -328,5 +361,20 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     }
+    tracing::info!(
+        target: "erp_api_gateway::access",
+        method = %parts.method,
+        path = parts.uri.path(),
+        route = record.route.as_deref().unwrap_or("-"),
+        status = status.as_u16(),
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        tenant = record.tenant.as_deref().unwrap_or("-"),
+        request_id = request_id.to_str().unwrap_or("-"),
+        "request"
+    );
+    headers.insert(REQUEST_ID, request_id);
     response
 }
+
+/// The request id header, generated when the caller sent none.
+const REQUEST_ID: &str = "x-request-id";

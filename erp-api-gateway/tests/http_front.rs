@@ -119,6 +119,13 @@ impl Stack {
             .await
             .expect("the gateway answers");
         let status = response.status();
+        assert!(
+            response
+                .headers()
+                .get("x-request-id")
+                .is_some_and(|id| !id.is_empty()),
+            "every answer carries a request id"
+        );
         let bytes = response
             .into_body()
             .collect()
@@ -295,6 +302,18 @@ async fn refusals_are_mapped_with_the_field_or_the_reason() {
 
     let (status, body) = stack.send(Method::GET, "/v1/nowhere", None, "").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let answer = stack
+        .client
+        .request(
+            Request::builder()
+                .uri(format!("http://{}/.well-known/jwks.json", stack.gateway))
+                .header("x-request-id", "req-from-caller")
+                .body(Full::new(Bytes::new()))
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(answer.headers()["x-request-id"], "req-from-caller");
     let (status, body) = stack
         .send(Method::DELETE, "/v1/operator:token", None, "")
         .await;
