@@ -43,6 +43,8 @@ pub struct GatewaySettings {
     pub host: String,
     /// The HTTP/JSON port (0 picks a free one).
     pub http_port: u16,
+    /// Browser origins allowed by CORS, comma-separated (`*` for any); none by default.
+    pub cors_origins: String,
 }
 
 impl Default for GatewaySettings {
@@ -50,6 +52,7 @@ impl Default for GatewaySettings {
         Self {
             host: "0.0.0.0".to_owned(),
             http_port: 8080,
+            cors_origins: String::new(),
         }
     }
 }

@@ -84,6 +84,7 @@ pub struct HttpFront {
     per_tenant: RateLimiter,
     per_address: RateLimiter,
     max_body_bytes: usize,
+    cors_origins: Vec<String>,
 }
 
 /// What the access log says about a request beyond method, path and status.
@@ -170,7 +171,58 @@ impl HttpFront {
             per_tenant: RateLimiter::new(limits.tenant_per_second, limits.tenant_burst),
             per_address: RateLimiter::new(limits.address_per_second, limits.address_burst),
             max_body_bytes: limits.max_body_bytes,
+            cors_origins: Vec::new(),
         })
+    }
+
+    /// Lets browsers on these origins call the routes (comma-separated, `*` for any);
+    /// none by default.
+    pub fn with_cors_origins(mut self, origins: &str) -> Self {
+        self.cors_origins = origins
+            .split(',')
+            .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+            .filter(|origin| !origin.is_empty())
+            .collect();
+        self
+    }
+
+    fn allows_origin(&self, origin: &HeaderValue) -> bool {
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        self.cors_origins
+            .iter()
+            .any(|allowed| allowed == "*" || allowed == origin)
+    }
+
+    /// The answer to a CORS preflight (`OPTIONS` with `access-control-request-method`).
+    fn preflight(&self, origin: Option<&HeaderValue>) -> Response {
+        let Some(origin) = origin.filter(|origin| self.allows_origin(origin)) else {
+            let status = StatusCode::FORBIDDEN;
+            return (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                errors::plain(status, "PERMISSION_DENIED", "this origin is not allowed")
+                    .to_string(),
+            )
+                .into_response();
+        };
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "authorization, content-type, x-request-id, traceparent, tracestate",
+            ),
+        );
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(600));
+        headers.insert(header::VARY, HeaderValue::from_static("origin"));
+        response
     }
 
     /// The axum router answering every path. Serve it with
@@ -307,6 +359,14 @@ async fn unary(
 async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Response {
     let started = Instant::now();
     let (mut parts, body) = request.into_parts();
+    let origin = parts.headers.get(header::ORIGIN).cloned();
+    if parts.method == Method::OPTIONS
+        && parts
+            .headers
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return front.preflight(origin.as_ref());
+    }
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -373,6 +433,14 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
         "request"
     );
     headers.insert(REQUEST_ID, request_id);
+    if let Some(origin) = origin.filter(|origin| front.allows_origin(origin)) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("x-request-id, retry-after"),
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("origin"));
+    }
     response
 }
 

@@ -40,7 +40,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         &config.client,
         Some(verifier),
         &config.limits,
-    )?;
+    )?
+    .with_cors_origins(&config.gateway.cors_origins);
     let address = format!("{}:{}", config.gateway.host, config.gateway.http_port);
     let listener = tokio::net::TcpListener::bind(&address).await?;
     tracing::info!(address = %listener.local_addr()?, upstreams = ?config.upstreams.keys().collect::<Vec<_>>(), "serving HTTP/JSON");

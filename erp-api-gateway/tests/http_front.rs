@@ -72,7 +72,8 @@ impl Stack {
             Some(Arc::new(verifier)),
             &limits,
         )
-        .expect("routes from the contracts");
+        .expect("routes from the contracts")
+        .with_cors_origins("https://app.example.com");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("listener");
@@ -444,4 +445,62 @@ async fn over_the_limit_is_429_with_retry_after_and_big_bodies_are_413() {
         .send(Method::POST, "/v1/users", Some(&admin), &big)
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+}
+
+#[tokio::test]
+async fn browsers_on_allowed_origins_pass_cors_and_others_do_not() {
+    let stack = Stack::start().await;
+    let preflight = |origin: &'static str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri(format!("http://{}/v1/users", stack.gateway))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .body(Full::new(Bytes::new()))
+            .expect("request")
+    };
+    let allowed = stack
+        .client
+        .request(preflight("https://app.example.com"))
+        .await
+        .expect("answer");
+    assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(
+        allowed.headers()["access-control-allow-headers"]
+            .to_str()
+            .expect("text")
+            .contains("authorization")
+    );
+    let refused = stack
+        .client
+        .request(preflight("https://evil.example.com"))
+        .await
+        .expect("answer");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !refused
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+
+    let simple = stack
+        .client
+        .request(
+            Request::builder()
+                .uri(format!("http://{}/.well-known/jwks.json", stack.gateway))
+                .header("origin", "https://app.example.com")
+                .body(Full::new(Bytes::new()))
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(simple.status(), StatusCode::OK);
+    assert_eq!(
+        simple.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
 }
