@@ -19,6 +19,7 @@ use axum::{
     extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
+    routing::get,
 };
 use erp_kit::{
     access::AccessGuard,
@@ -31,10 +32,13 @@ use prost::Message as _;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use serde_json::Value;
 use tonic::{Status, metadata::MetadataMap};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 use crate::{
     codec::RawCodec,
-    errors,
+    errors::{self, http_status},
     limits::{LimitsConfig, RateLimiter},
     routes::{Lookup, PathTemplate, Route, RouteTable},
     transcode::{RequestParts, decode_request, encode_response},
@@ -225,11 +229,41 @@ impl HttpFront {
         response
     }
 
+    /// Each upstream's health (`grpc.health.v1`, the whole server), checked in parallel
+    /// within a second: ready when every one is SERVING.
+    async fn upstream_health(&self) -> (bool, BTreeMap<String, String>) {
+        let checks = self.upstreams.iter().map(|(unit, channel)| async move {
+            let mut client = HealthClient::new(channel.clone());
+            let check = client.check(HealthCheckRequest {
+                service: String::new(),
+            });
+            let state = match tokio::time::timeout(Duration::from_secs(1), check).await {
+                Ok(Ok(answer)) => match answer.into_inner().status() {
+                    ServingStatus::Serving => "SERVING".to_owned(),
+                    other => other.as_str_name().to_owned(),
+                },
+                Ok(Err(status)) => http_status(status.code()).1.to_owned(),
+                Err(_) => "DEADLINE_EXCEEDED".to_owned(),
+            };
+            (unit.clone(), state)
+        });
+        let states: BTreeMap<String, String> = futures::future::join_all(checks)
+            .await
+            .into_iter()
+            .collect();
+        let ready = states.values().all(|state| state == "SERVING");
+        (ready, states)
+    }
+
     /// The axum router answering every path. Serve it with
     /// `into_make_service_with_connect_info::<SocketAddr>()` so public calls are limited
     /// per client address (otherwise they share one bucket).
     pub fn router(self) -> Router {
-        Router::new().fallback(handle).with_state(Arc::new(self))
+        Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(ready))
+            .fallback(handle)
+            .with_state(Arc::new(self))
     }
 
     async fn call(
@@ -442,6 +476,22 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
         headers.insert(header::VARY, HeaderValue::from_static("origin"));
     }
     response
+}
+
+/// 200 when every upstream is SERVING, else 503; the body lists each upstream's state.
+async fn ready(State(front): State<Arc<HttpFront>>) -> Response {
+    let (ready, states) = front.upstream_health().await;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "upstreams": states }).to_string(),
+    )
+        .into_response()
 }
 
 /// The request id header, generated when the caller sent none.

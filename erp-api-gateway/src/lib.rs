@@ -2,7 +2,8 @@
 //! `google.api.http` rule of the contracts, and the JSON ↔ protobuf transcoder that turns
 //! an HTTP request into its request message and a response message into JSON, and the HTTP
 //! front that serves the routes by calling the upstream units after edge access checks
-//! and rate limits. gRPC passthrough, gRPC-Web and OpenAPI follow.
+//! and rate limits, with CORS, request ids, an access log and readiness from the upstreams'
+//! health. gRPC passthrough, gRPC-Web and OpenAPI follow.
 
 pub mod codec;
 pub mod config;

@@ -504,3 +504,63 @@ async fn browsers_on_allowed_origins_pass_cors_and_others_do_not() {
         "https://app.example.com"
     );
 }
+
+#[tokio::test]
+async fn readiness_reflects_every_upstream() {
+    let stack = Stack::start().await;
+    let get = |gateway: SocketAddr, path: &'static str| {
+        let client = stack.client.clone();
+        async move {
+            let response = client
+                .request(
+                    Request::builder()
+                        .uri(format!("http://{gateway}{path}"))
+                        .body(Full::new(Bytes::new()))
+                        .expect("request"),
+                )
+                .await
+                .expect("answer");
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    let (status, body) = get(stack.gateway, "/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"auth\":\"SERVING\""), "{body}");
+    assert_eq!(get(stack.gateway, "/healthz").await.0, StatusCode::OK);
+
+    // A second gateway whose HRM upstream is not running is alive but not ready.
+    let nobody = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("port");
+    let dead = nobody.local_addr().expect("address");
+    drop(nobody);
+    let upstreams = BTreeMap::from([
+        ("auth".to_owned(), format!("http://{}", stack.auth)),
+        ("hrm".to_owned(), format!("http://{dead}")),
+    ]);
+    let front = HttpFront::new(
+        Contracts::bundled(),
+        &upstreams,
+        &ClientConfig::default(),
+        None,
+        &LimitsConfig::default(),
+    )
+    .expect("front");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let second = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, front.router()).await });
+    let (status, body) = get(second, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("\"auth\":\"SERVING\""), "{body}");
+    assert!(body.contains("\"hrm\":\"UNAVAILABLE\""), "{body}");
+    assert_eq!(get(second, "/healthz").await.0, StatusCode::OK);
+}
