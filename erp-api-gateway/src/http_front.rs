@@ -89,6 +89,7 @@ pub struct HttpFront {
     per_address: RateLimiter,
     max_body_bytes: usize,
     cors_origins: Vec<String>,
+    contracts: &'static Contracts,
 }
 
 /// What the access log says about a request beyond method, path and status.
@@ -176,6 +177,7 @@ impl HttpFront {
             per_address: RateLimiter::new(limits.address_per_second, limits.address_burst),
             max_body_bytes: limits.max_body_bytes,
             cors_origins: Vec::new(),
+            contracts,
         })
     }
 
@@ -266,6 +268,84 @@ impl HttpFront {
             .with_state(Arc::new(self))
     }
 
+    /// The edge checks every call passes, HTTP or gRPC: the access rule (token, permission,
+    /// module), then the caller's rate limit. Returns the caller's tenant; a refusal says
+    /// how long to wait when it is a rate limit.
+    async fn admit(
+        &self,
+        grpc_path: &str,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Result<Option<String>, (Status, Option<Duration>)> {
+        let caller = self
+            .guard
+            .authorize(grpc_path, headers)
+            .await
+            .map_err(|status| (status, None))?;
+        let tenant = caller
+            .as_ref()
+            .map(|caller| caller.tenant_id.as_str().to_owned());
+        let limited = match &tenant {
+            Some(tenant) => self.per_tenant.take(tenant, Instant::now()),
+            None => self.per_address.take(
+                &peer.map(|peer| peer.ip().to_string()).unwrap_or_default(),
+                Instant::now(),
+            ),
+        };
+        match limited {
+            Ok(()) => Ok(tenant),
+            Err(wait) => Err((
+                erp_kit::error::status_with_reason(
+                    tonic::Code::ResourceExhausted,
+                    "ERP:GATEWAY:RATE_LIMITED",
+                    "too many requests; retry after the time in Retry-After",
+                    [],
+                ),
+                Some(wait),
+            )),
+        }
+    }
+
+    /// A gRPC call passed through to the unit owning its package, body streamed both ways,
+    /// after the same edge checks; refusals are gRPC statuses.
+    async fn pass_through(
+        &self,
+        request: http::Request<axum::body::Body>,
+        peer: Option<SocketAddr>,
+        record: &mut AccessRecord,
+    ) -> Response {
+        let path = request.uri().path().to_owned();
+        record.route = Some(path.clone());
+        let Some(method) = self.contracts.method(&path) else {
+            return Status::unimplemented(format!("no contract method {path}"))
+                .into_http::<axum::body::Body>()
+                .into_response();
+        };
+        match self.admit(&path, request.headers(), peer).await {
+            Ok(tenant) => record.tenant = tenant,
+            Err((status, retry_after)) => {
+                let mut response = status.into_http::<axum::body::Body>().into_response();
+                if let Some(wait) = retry_after {
+                    set_retry_after(response.headers_mut(), wait);
+                }
+                return response;
+            }
+        }
+        let unit = unit_of(&method.package);
+        let Some(channel) = self.upstreams.get(unit).cloned() else {
+            return Status::unavailable(format!("no upstream is configured for {unit}"))
+                .into_http::<axum::body::Body>()
+                .into_response();
+        };
+        let request = request.map(tonic::body::Body::new);
+        match tower::ServiceExt::oneshot(channel, request).await {
+            Ok(response) => response.map(axum::body::Body::new).into_response(),
+            Err(error) => Status::unavailable(format!("{unit}: {error}"))
+                .into_http::<axum::body::Body>()
+                .into_response(),
+        }
+    }
+
     async fn call(
         &self,
         method: &Method,
@@ -298,36 +378,18 @@ impl HttpFront {
                     .into());
             }
         };
-        let caller = self
-            .guard
-            .authorize(&target.grpc_path_text, headers)
+        let tenant = self
+            .admit(&target.grpc_path_text, headers, peer)
             .await
-            .map_err(|status| errors::from_status(&status))?;
-        record.tenant = caller
-            .as_ref()
-            .map(|caller| caller.tenant_id.as_str().to_owned());
-        let limited = match &caller {
-            Some(caller) => self
-                .per_tenant
-                .take(caller.tenant_id.as_str(), Instant::now()),
-            None => self.per_address.take(
-                &peer.map(|peer| peer.ip().to_string()).unwrap_or_default(),
-                Instant::now(),
-            ),
-        };
-        if let Err(wait) = limited {
-            let (status, body) = errors::from_status(&erp_kit::error::status_with_reason(
-                tonic::Code::ResourceExhausted,
-                "ERP:GATEWAY:RATE_LIMITED",
-                "too many requests; retry after the time in Retry-After",
-                [],
-            ));
-            return Err(Refusal {
-                status,
-                body,
-                retry_after: Some(wait),
-            });
-        }
+            .map_err(|(status, retry_after)| {
+                let (http, body) = errors::from_status(&status);
+                Refusal {
+                    status: http,
+                    body,
+                    retry_after,
+                }
+            })?;
+        record.tenant = tenant;
         let message = decode_request(
             &target.input,
             &RequestParts {
@@ -416,6 +478,18 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
         }
     };
     let mut record = AccessRecord::default();
+    let is_grpc = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value == "application/grpc" || value.starts_with("application/grpc+"));
+    if is_grpc {
+        let response = front
+            .pass_through(Request::from_parts(parts.clone(), body), peer, &mut record)
+            .await;
+        log_access(&parts, &record, response.status(), started, &request_id);
+        return response;
+    }
     let outcome = match axum::body::to_bytes(body, front.max_body_bytes).await {
         Ok(body) => {
             front
@@ -452,20 +526,9 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
         HeaderValue::from_static("application/json"),
     );
     if let Some(wait) = retry_after {
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        set_retry_after(headers, wait);
     }
-    tracing::info!(
-        target: "erp_api_gateway::access",
-        method = %parts.method,
-        path = parts.uri.path(),
-        route = record.route.as_deref().unwrap_or("-"),
-        status = status.as_u16(),
-        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        tenant = record.tenant.as_deref().unwrap_or("-"),
-        request_id = request_id.to_str().unwrap_or("-"),
-        "request"
-    );
+    log_access(&parts, &record, status, started, &request_id);
     headers.insert(REQUEST_ID, request_id);
     if let Some(origin) = origin.filter(|origin| front.allows_origin(origin)) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -492,6 +555,33 @@ async fn ready(State(front): State<Arc<HttpFront>>) -> Response {
         serde_json::json!({ "upstreams": states }).to_string(),
     )
         .into_response()
+}
+
+/// One access-log line.
+fn log_access(
+    parts: &http::request::Parts,
+    record: &AccessRecord,
+    status: StatusCode,
+    started: Instant,
+    request_id: &HeaderValue,
+) {
+    tracing::info!(
+        target: "erp_api_gateway::access",
+        method = %parts.method,
+        path = parts.uri.path(),
+        route = record.route.as_deref().unwrap_or("-"),
+        status = status.as_u16(),
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        tenant = record.tenant.as_deref().unwrap_or("-"),
+        request_id = request_id.to_str().unwrap_or("-"),
+        "request"
+    );
+}
+
+/// `Retry-After` in whole seconds, rounded up.
+fn set_retry_after(headers: &mut HeaderMap, wait: Duration) {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
 }
 
 /// The request id header, generated when the caller sent none.

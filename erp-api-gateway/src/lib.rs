@@ -3,7 +3,8 @@
 //! an HTTP request into its request message and a response message into JSON, and the HTTP
 //! front that serves the routes by calling the upstream units after edge access checks
 //! and rate limits, with CORS, request ids, an access log and readiness from the upstreams'
-//! health. gRPC passthrough, gRPC-Web and OpenAPI follow.
+//! health; gRPC calls pass through to the owning unit after the same checks. gRPC-Web and
+//! OpenAPI follow.
 
 pub mod codec;
 pub mod config;

@@ -564,3 +564,59 @@ async fn readiness_reflects_every_upstream() {
     assert!(body.contains("\"hrm\":\"UNAVAILABLE\""), "{body}");
     assert_eq!(get(second, "/healthz").await.0, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn grpc_clients_pass_through_with_the_same_edge_checks() {
+    let stack = Stack::start().await;
+    let admin = stack.tenant_admin("passthrough").await;
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", stack.gateway))
+        .expect("url")
+        .connect()
+        .await
+        .expect("the gateway speaks HTTP/2");
+    let mut auth = AuthServiceClient::new(channel);
+
+    let keys = auth
+        .get_jwks(erp_proto::erp::auth::v1::GetJwksRequest::default())
+        .await
+        .expect("a public method passes")
+        .into_inner();
+    assert!(!keys.keys.is_empty());
+
+    let refused = auth
+        .list_users(erp_proto::erp::auth::v1::ListUsersRequest::default())
+        .await
+        .expect_err("no token");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+
+    let mut request = tonic::Request::new(erp_proto::erp::auth::v1::ListUsersRequest::default());
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {admin}").parse().expect("header"),
+    );
+    let users = auth
+        .list_users(request)
+        .await
+        .expect("passed through")
+        .into_inner()
+        .users;
+    assert_eq!(users.len(), 1, "the admin");
+
+    // HRM has no upstream here: a valid caller learns it is unavailable.
+    let mut hrm = erp_proto::erp::hrm::v1::hrm_service_client::HrmServiceClient::new(
+        tonic::transport::Channel::from_shared(format!("http://{}", stack.gateway))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connects"),
+    );
+    let mut request = tonic::Request::new(erp_proto::erp::hrm::v1::GetEmployeeRequest {
+        id: "e1".to_owned(),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {admin}").parse().expect("header"),
+    );
+    let unavailable = hrm.get_employee(request).await.expect_err("no upstream");
+    assert_eq!(unavailable.code(), tonic::Code::Unavailable);
+}
