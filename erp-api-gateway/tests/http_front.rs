@@ -31,13 +31,14 @@ struct Stack {
     gateway: SocketAddr,
     auth: SocketAddr,
     client: Client<HttpConnector, Full<Bytes>>,
-    auth_shutdown: ShutdownHandle,
+    /// Stops the service this stack started when the stack is dropped.
+    service_shutdown: ShutdownHandle,
     _database: TestDatabase,
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        self.auth_shutdown.shutdown();
+        self.service_shutdown.shutdown();
     }
 }
 
@@ -58,7 +59,7 @@ impl Stack {
             .await
             .expect("auth starts");
         let auth = application.local_addr();
-        let auth_shutdown = application.shutdown_handle();
+        let service_shutdown = application.shutdown_handle();
         tokio::spawn(async move { application.run_until_stopped().await.expect("auth ran") });
 
         let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{auth}"))]);
@@ -91,7 +92,7 @@ impl Stack {
             gateway,
             auth,
             client: Client::builder(TokioExecutor::new()).build_http(),
-            auth_shutdown,
+            service_shutdown,
             _database: database,
         }
     }
@@ -619,4 +620,187 @@ async fn grpc_clients_pass_through_with_the_same_edge_checks() {
     );
     let unavailable = hrm.get_employee(request).await.expect_err("no upstream");
     assert_eq!(unavailable.code(), tonic::Code::Unavailable);
+}
+
+#[tokio::test]
+async fn the_hrm_flow_over_http_matches_direct_grpc() {
+    let stack = Stack::start().await;
+    let admin = stack.tenant_admin("hrmflow").await;
+
+    // HRM alongside, and a gateway that knows both units.
+    let hrm_database = TestDatabase::postgres().await;
+    let mut config = erp_hrm_service::config::Config::default();
+    config.server.grpc_port = 0;
+    config.server.admin_port = 0;
+    config.database = hrm_database.config();
+    config.events.enabled = false;
+    config.upstreams.auth = format!("http://{}", stack.auth);
+    config.auth.jwks_url = format!("http://{}", stack.auth);
+    let hrm = erp_hrm_service::Application::build(config)
+        .await
+        .expect("hrm starts");
+    let hrm_addr = hrm.local_addr();
+    let hrm_shutdown = hrm.shutdown_handle();
+    tokio::spawn(async move { hrm.run_until_stopped().await.expect("hrm ran") });
+    let upstreams = BTreeMap::from([
+        ("auth".to_owned(), format!("http://{}", stack.auth)),
+        ("hrm".to_owned(), format!("http://{hrm_addr}")),
+    ]);
+    let keys = GrpcJwksSource::new(&format!("http://{}", stack.auth), Duration::from_secs(2))
+        .expect("jwks source");
+    let front = HttpFront::new(
+        Contracts::bundled(),
+        &upstreams,
+        &ClientConfig::default(),
+        Some(Arc::new(TokenVerifier::new(
+            &KitAuthConfig::default(),
+            Arc::new(keys),
+        ))),
+        &LimitsConfig::default(),
+    )
+    .expect("front");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let gateway = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, front.router()).await });
+    let through = Stack {
+        gateway,
+        auth: stack.auth,
+        client: stack.client.clone(),
+        service_shutdown: hrm_shutdown,
+        _database: hrm_database,
+    };
+
+    let (status, department) = through
+        .send(
+            Method::POST,
+            "/v1/departments",
+            Some(&admin),
+            &json!({"code": "ENG", "name": "Engineering"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{department}");
+    let department_id = department["department"]["departmentId"]
+        .as_str()
+        .expect("department id")
+        .to_owned();
+    let (status, hired) = through
+        .send(
+            Method::POST,
+            "/v1/employees",
+            Some(&admin),
+            &json!({
+                "employeeId": "EMP-1",
+                "firstName": "Ada",
+                "lastName": "Lovelace",
+                "email": "ada@hrmflow.example.com",
+                "departmentId": department_id,
+                "position": "Engineer",
+                "hireDate": {"year": 2024, "month": 1, "day": 15},
+                "employmentType": "EMPLOYMENT_TYPE_FULL_TIME",
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{hired}");
+    let id = hired["employee"]["id"].as_str().expect("id").to_owned();
+    let version = hired["employee"]["version"]
+        .as_str()
+        .expect("int64 as a string")
+        .to_owned();
+
+    let (status, listed) = through
+        .send(
+            Method::GET,
+            &format!("/v1/employees?departmentId={department_id}&page.pageSize=10"),
+            Some(&admin),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        listed["employees"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+
+    let (status, updated) = through
+        .send(
+            Method::PATCH,
+            &format!("/v1/employees/{id}"),
+            Some(&admin),
+            &json!({
+                "employee": {"position": "Staff Engineer"},
+                "updateMask": "position",
+                "expectedVersion": version,
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    let (status, stale) = through
+        .send(
+            Method::PATCH,
+            &format!("/v1/employees/{id}"),
+            Some(&admin),
+            &json!({
+                "employee": {"position": "Principal"},
+                "updateMask": "position",
+                "expectedVersion": version,
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a stale version is ABORTED: {stale}"
+    );
+
+    // The same record straight from the service.
+    let mut direct = erp_proto::erp::hrm::v1::hrm_service_client::HrmServiceClient::connect(
+        format!("http://{hrm_addr}"),
+    )
+    .await
+    .expect("direct gRPC");
+    let mut request =
+        tonic::Request::new(erp_proto::erp::hrm::v1::GetEmployeeRequest { id: id.clone() });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {admin}").parse().expect("header"),
+    );
+    let employee = direct
+        .get_employee(request)
+        .await
+        .expect("direct get")
+        .into_inner()
+        .employee
+        .expect("employee");
+    assert_eq!(employee.position, "Staff Engineer");
+    assert_eq!(updated["employee"]["position"], employee.position);
+    assert_eq!(
+        updated["employee"]["version"],
+        employee.version.to_string(),
+        "the HTTP answer and gRPC agree"
+    );
+
+    let (status, deleted) = through
+        .send(
+            Method::DELETE,
+            &format!("/v1/employees/{id}"),
+            Some(&admin),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    let (status, gone) = through
+        .send(
+            Method::GET,
+            &format!("/v1/employees/{id}"),
+            Some(&admin),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{gone}");
 }
