@@ -42,6 +42,46 @@ impl Drop for Stack {
     }
 }
 
+/// A gateway over `upstreams` on a free port, verifying tokens with the auth service at
+/// `verify_with` (none: only public methods pass); browsers from app.example.com allowed.
+async fn serve_gateway(
+    upstreams: &BTreeMap<String, String>,
+    verify_with: Option<SocketAddr>,
+    limits: &LimitsConfig,
+) -> SocketAddr {
+    let verifier = verify_with.map(|auth| {
+        let keys = GrpcJwksSource::new(&format!("http://{auth}"), Duration::from_secs(2))
+            .expect("jwks source");
+        Arc::new(TokenVerifier::new(
+            &KitAuthConfig::default(),
+            Arc::new(keys),
+        ))
+    });
+    let front = HttpFront::new(
+        Contracts::bundled(),
+        upstreams,
+        &ClientConfig::default(),
+        verifier,
+        limits,
+    )
+    .expect("routes from the contracts")
+    .with_cors_origins("https://app.example.com");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let gateway = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            front
+                .router()
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    gateway
+}
+
 impl Stack {
     async fn start() -> Self {
         Self::start_with(LimitsConfig::default()).await
@@ -63,31 +103,7 @@ impl Stack {
         tokio::spawn(async move { application.run_until_stopped().await.expect("auth ran") });
 
         let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{auth}"))]);
-        let keys = GrpcJwksSource::new(&format!("http://{auth}"), Duration::from_secs(2))
-            .expect("jwks source");
-        let verifier = TokenVerifier::new(&KitAuthConfig::default(), Arc::new(keys));
-        let front = HttpFront::new(
-            Contracts::bundled(),
-            &upstreams,
-            &ClientConfig::default(),
-            Some(Arc::new(verifier)),
-            &limits,
-        )
-        .expect("routes from the contracts")
-        .with_cors_origins("https://app.example.com");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("listener");
-        let gateway = listener.local_addr().expect("address");
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                front
-                    .router()
-                    .into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-        });
+        let gateway = serve_gateway(&upstreams, Some(auth), &limits).await;
         Self {
             gateway,
             auth,
@@ -546,19 +562,7 @@ async fn readiness_reflects_every_upstream() {
         ("auth".to_owned(), format!("http://{}", stack.auth)),
         ("hrm".to_owned(), format!("http://{dead}")),
     ]);
-    let front = HttpFront::new(
-        Contracts::bundled(),
-        &upstreams,
-        &ClientConfig::default(),
-        None,
-        &LimitsConfig::default(),
-    )
-    .expect("front");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("listener");
-    let second = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, front.router()).await });
+    let second = serve_gateway(&upstreams, None, &LimitsConfig::default()).await;
     let (status, body) = get(second, "/readyz").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body.contains("\"auth\":\"SERVING\""), "{body}");
@@ -646,24 +650,7 @@ async fn the_hrm_flow_over_http_matches_direct_grpc() {
         ("auth".to_owned(), format!("http://{}", stack.auth)),
         ("hrm".to_owned(), format!("http://{hrm_addr}")),
     ]);
-    let keys = GrpcJwksSource::new(&format!("http://{}", stack.auth), Duration::from_secs(2))
-        .expect("jwks source");
-    let front = HttpFront::new(
-        Contracts::bundled(),
-        &upstreams,
-        &ClientConfig::default(),
-        Some(Arc::new(TokenVerifier::new(
-            &KitAuthConfig::default(),
-            Arc::new(keys),
-        ))),
-        &LimitsConfig::default(),
-    )
-    .expect("front");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("listener");
-    let gateway = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, front.router()).await });
+    let gateway = serve_gateway(&upstreams, Some(stack.auth), &LimitsConfig::default()).await;
     let through = Stack {
         gateway,
         auth: stack.auth,

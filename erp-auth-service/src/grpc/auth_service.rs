@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    self, parse_email, parse_name, parse_plan, parse_role, require_id, timestamp,
+    self, parse_email, parse_name, parse_plan, parse_role, require_id, timestamp, user_and_role,
 };
 use crate::{
     app::{Auth, IssuedTokens, LoginAttempt, NewTenant, NewUser, TokenValidity, UserUpdate},
@@ -467,12 +467,7 @@ impl AuthService for AuthGrpc {
     ) -> Reply<proto::AssignRoleResponse> {
         let caller = auth_context(&request)?.clone();
         let request = request.into_inner();
-        let mut errors = ValidationError::new();
-        let id = require_id(&mut errors, "user_id", &request.user_id);
-        let role = parse_role(&mut errors, "role", &request.role);
-        let (Some(id), Some(role)) = (id, role) else {
-            return Err(crate::error::Error::from(errors).into());
-        };
+        let (id, role) = user_and_role(&request.user_id, &request.role)?;
         let user = self.auth.assign_role(&caller, &id, role).await?;
         reply(proto::AssignRoleResponse {
             user: Some(convert::user(&user)),
@@ -485,12 +480,7 @@ impl AuthService for AuthGrpc {
     ) -> Reply<proto::RevokeRoleResponse> {
         let caller = auth_context(&request)?.clone();
         let request = request.into_inner();
-        let mut errors = ValidationError::new();
-        let id = require_id(&mut errors, "user_id", &request.user_id);
-        let role = parse_role(&mut errors, "role", &request.role);
-        let (Some(id), Some(role)) = (id, role) else {
-            return Err(crate::error::Error::from(errors).into());
-        };
+        let (id, role) = user_and_role(&request.user_id, &request.role)?;
         let user = self.auth.revoke_role(&caller, &id, role).await?;
         reply(proto::RevokeRoleResponse {
             user: Some(convert::user(&user)),

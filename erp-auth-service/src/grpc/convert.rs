@@ -6,6 +6,7 @@ use erp_proto::erp::{
     auth::v1 as proto,
     common::v1::{AuditInfo, Module as ProtoModule},
 };
+use tonic::Status;
 
 use crate::{
     app::proto_module,
@@ -143,4 +144,15 @@ pub(crate) fn require_id(errors: &mut ValidationError, field: &str, raw: &str) -
         return None;
     }
     Some(id.to_owned())
+}
+
+/// The `user_id` and `role` of AssignRole and RevokeRole, both checked at once.
+pub(crate) fn user_and_role(user_id: &str, role: &str) -> Result<(String, RoleName), Status> {
+    let mut errors = ValidationError::new();
+    let id = require_id(&mut errors, "user_id", user_id);
+    let role = parse_role(&mut errors, "role", role);
+    match (id, role) {
+        (Some(id), Some(role)) => Ok((id, role)),
+        _ => Err(crate::error::Error::from(errors).into()),
+    }
 }
