@@ -90,6 +90,7 @@ pub struct HttpFront {
     max_body_bytes: usize,
     cors_origins: Vec<String>,
     contracts: &'static Contracts,
+    openapi: Bytes,
 }
 
 /// What the access log says about a request beyond method, path and status.
@@ -178,6 +179,9 @@ impl HttpFront {
             max_body_bytes: limits.max_body_bytes,
             cors_origins: Vec::new(),
             contracts,
+            openapi: crate::openapi::document(contracts, env!("CARGO_PKG_VERSION"))
+                .to_string()
+                .into(),
         })
     }
 
@@ -264,6 +268,7 @@ impl HttpFront {
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(ready))
+            .route("/openapi.json", get(openapi))
             .fallback(handle)
             .with_state(Arc::new(self))
     }
@@ -553,6 +558,15 @@ async fn ready(State(front): State<Arc<HttpFront>>) -> Response {
         status,
         [(header::CONTENT_TYPE, "application/json")],
         serde_json::json!({ "upstreams": states }).to_string(),
+    )
+        .into_response()
+}
+
+/// The OpenAPI document of every route, built once at start.
+async fn openapi(State(front): State<Arc<HttpFront>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        front.openapi.clone(),
     )
         .into_response()
 }

@@ -11,5 +11,6 @@ pub mod config;
 pub mod errors;
 pub mod http_front;
 pub mod limits;
+pub mod openapi;
 pub mod routes;
 pub mod transcode;

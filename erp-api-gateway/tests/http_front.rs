@@ -791,3 +791,64 @@ async fn the_hrm_flow_over_http_matches_direct_grpc() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{gone}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_validates_and_lists_every_http_rule() {
+    let gateway = serve_gateway(&BTreeMap::new(), None, &LimitsConfig::default()).await;
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let response = client
+        .request(
+            Request::builder()
+                .uri(format!("http://{gateway}/openapi.json"))
+                .body(Full::new(Bytes::new()))
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+
+    // The published validator (PyPI openapi-spec-validator) against the OpenAPI 3.1 schema.
+    let file = tempfile::Builder::new()
+        .suffix(".json")
+        .tempfile()
+        .expect("temp file");
+    std::fs::write(file.path(), &bytes).expect("written");
+    let validator = erp_testkit::tools::installed_tool(
+        "openapi-spec-validator",
+        "openapi-spec-validator-0.9.0",
+    );
+    let output = std::process::Command::new(validator)
+        .args(["--schema", "3.1"])
+        .arg(file.path())
+        .output()
+        .expect("the validator runs");
+    assert!(
+        output.status.success(),
+        "the document is not valid OpenAPI 3.1:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let document: Value = serde_json::from_slice(&bytes).expect("JSON");
+    let mut rules = 0;
+    for method in Contracts::bundled().methods() {
+        for binding in &method.http {
+            let path = erp_api_gateway::openapi::openapi_path(&binding.path);
+            let verb = binding.method.as_str().to_ascii_lowercase();
+            let operation = &document["paths"][&path][&verb];
+            assert_eq!(
+                operation["x-grpc-method"], method.grpc_path,
+                "{verb} {path} is missing from the document"
+            );
+            rules += 1;
+        }
+    }
+    assert!(rules > 100, "{rules} rules");
+}

@@ -160,26 +160,7 @@ impl Drop for Tansu {
 /// tansu from PATH (scripts/test puts the tools there) or from the tools cache.
 /// A missing tansu fails the test: the real-broker tier is never skipped silently.
 fn tansu_binary() -> PathBuf {
-    if let Some(found) = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("tansu"))
-            .find(|candidate| candidate.is_file())
-    }) {
-        return found;
-    }
-    let tools = std::env::var_os("ERP_TOOLS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/erp-tools"))
-        })
-        .expect("HOME or ERP_TOOLS_DIR is set");
-    let cached = tools.join(format!("tansu-{TANSU_VERSION}/bin/tansu"));
-    assert!(
-        cached.is_file(),
-        "tansu {TANSU_VERSION} is not installed ({} missing); run scripts/install-tools",
-        cached.display()
-    );
-    cached
+    crate::tools::installed_tool("tansu", &format!("tansu-{TANSU_VERSION}"))
 }
 
 fn free_port() -> u16 {

@@ -1,7 +1,7 @@
 //! Test support for ERP mesh services (a dev-dependency only): a fresh PostgreSQL
 //! database per test or a temporary SQLite file, a test signing key with a token builder
 //! (and forged tokens for negative tests), Kafka-protocol brokers (mock cluster and tansu),
-//! bounded waiting, and the probe service the kit tests itself with.
+//! the installed external tools, bounded waiting, and the probe service the kit tests itself with.
 
 pub mod bench;
 pub mod broker;
@@ -9,6 +9,7 @@ pub mod database;
 pub mod probe;
 pub mod spawn;
 pub mod tokens;
+pub mod tools;
 pub mod wait;
 
 pub use database::TestDatabase;
