@@ -8,8 +8,9 @@
 
 use std::{
     collections::BTreeMap,
+    convert::Infallible,
     net::SocketAddr,
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -35,6 +36,8 @@ use tonic::{Status, metadata::MetadataMap};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
+use tonic_web::GrpcWebLayer;
+use tower::Layer as _;
 
 use crate::{
     codec::RawCodec,
@@ -205,6 +208,19 @@ impl HttpFront {
             .any(|allowed| allowed == "*" || allowed == origin)
     }
 
+    /// Lets the browser read an answer to an allowed origin (and the headers gRPC-Web
+    /// clients need).
+    fn allow_origin(&self, origin: Option<HeaderValue>, headers: &mut HeaderMap) {
+        if let Some(origin) = origin.filter(|origin| self.allows_origin(origin)) {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("x-request-id, retry-after, grpc-status, grpc-message"),
+            );
+            headers.insert(header::VARY, HeaderValue::from_static("origin"));
+        }
+    }
+
     /// The answer to a CORS preflight (`OPTIONS` with `access-control-request-method`).
     fn preflight(&self, origin: Option<&HeaderValue>) -> Response {
         let Some(origin) = origin.filter(|origin| self.allows_origin(origin)) else {
@@ -227,7 +243,8 @@ impl HttpFront {
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static(
-                "authorization, content-type, x-request-id, traceparent, tracestate",
+                "authorization, content-type, x-request-id, traceparent, tracestate, \
+                 x-grpc-web, x-user-agent, grpc-timeout",
             ),
         );
         headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(600));
@@ -314,6 +331,20 @@ impl HttpFront {
     /// A gRPC call passed through to the unit owning its package, body streamed both ways,
     /// after the same edge checks; refusals are gRPC statuses.
     async fn pass_through(
+        &self,
+        request: http::Request<axum::body::Body>,
+        peer: Option<SocketAddr>,
+        record: &Mutex<AccessRecord>,
+    ) -> Response {
+        let mut noted = AccessRecord::default();
+        let response = self.pass_through_noting(request, peer, &mut noted).await;
+        if let Ok(mut record) = record.lock() {
+            *record = noted;
+        }
+        response
+    }
+
+    async fn pass_through_noting(
         &self,
         request: http::Request<axum::body::Body>,
         peer: Option<SocketAddr>,
@@ -482,19 +513,47 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
             id
         }
     };
-    let mut record = AccessRecord::default();
-    let is_grpc = parts
+    let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value == "application/grpc" || value.starts_with("application/grpc+"));
-    if is_grpc {
-        let response = front
-            .pass_through(Request::from_parts(parts.clone(), body), peer, &mut record)
-            .await;
-        log_access(&parts, &record, response.status(), started, &request_id);
+        .unwrap_or_default();
+    let is_grpc_web = content_type.starts_with("application/grpc-web");
+    let is_grpc = !is_grpc_web
+        && (content_type == "application/grpc" || content_type.starts_with("application/grpc+"));
+    if is_grpc || is_grpc_web {
+        let record = Arc::new(Mutex::new(AccessRecord::default()));
+        let request = Request::from_parts(parts.clone(), body);
+        let mut response = if is_grpc_web {
+            // tonic-web turns the browser's call into gRPC and the answer (trailers
+            // included) back into gRPC-Web, over HTTP/1.1 or HTTP/2.
+            let inner = {
+                let (front, record) = (front.clone(), record.clone());
+                tower::service_fn(move |request: http::Request<tonic::body::Body>| {
+                    let (front, record) = (front.clone(), record.clone());
+                    async move {
+                        Ok::<_, Infallible>(
+                            front
+                                .pass_through(request.map(axum::body::Body::new), peer, &record)
+                                .await,
+                        )
+                    }
+                })
+            };
+            match tower::ServiceExt::oneshot(GrpcWebLayer::new().layer(inner), request).await {
+                Ok(response) => response.map(axum::body::Body::new),
+                Err(never) => match never {},
+            }
+        } else {
+            front.pass_through(request, peer, &record).await
+        };
+        if let Ok(record) = record.lock() {
+            log_access(&parts, &record, response.status(), started, &request_id);
+        }
+        front.allow_origin(origin, response.headers_mut());
         return response;
     }
+    let mut record = AccessRecord::default();
     let outcome = match axum::body::to_bytes(body, front.max_body_bytes).await {
         Ok(body) => {
             front
@@ -535,14 +594,7 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
     }
     log_access(&parts, &record, status, started, &request_id);
     headers.insert(REQUEST_ID, request_id);
-    if let Some(origin) = origin.filter(|origin| front.allows_origin(origin)) {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("x-request-id, retry-after"),
-        );
-        headers.insert(header::VARY, HeaderValue::from_static("origin"));
-    }
+    front.allow_origin(origin, headers);
     response
 }
 

@@ -852,3 +852,97 @@ async fn the_openapi_document_validates_and_lists_every_http_rule() {
     }
     assert!(rules > 100, "{rules} rules");
 }
+
+#[tokio::test]
+async fn grpc_web_calls_from_browsers_reach_the_services() {
+    let stack = Stack::start().await;
+    let admin = stack.tenant_admin("grpcweb").await;
+
+    // A typed client speaking gRPC-Web over HTTP/1.1, as a browser would.
+    let http1: Client<HttpConnector, tonic_web::GrpcWebCall<tonic::body::Body>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let web = tower::ServiceBuilder::new()
+        .layer(tonic_web::GrpcWebClientLayer::new())
+        .service(http1);
+    let mut auth = AuthServiceClient::with_origin(
+        web,
+        format!("http://{}", stack.gateway).parse().expect("uri"),
+    );
+    let keys = auth
+        .get_jwks(erp_proto::erp::auth::v1::GetJwksRequest::default())
+        .await
+        .expect("a public method over gRPC-Web")
+        .into_inner();
+    assert!(!keys.keys.is_empty());
+    let refused = auth
+        .list_users(erp_proto::erp::auth::v1::ListUsersRequest::default())
+        .await
+        .expect_err("no token");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let mut request = tonic::Request::new(erp_proto::erp::auth::v1::ListUsersRequest::default());
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {admin}").parse().expect("header"),
+    );
+    let users = auth
+        .list_users(request)
+        .await
+        .expect("an authorised call over gRPC-Web")
+        .into_inner()
+        .users;
+    assert_eq!(users.len(), 1);
+
+    // The wire format itself: one length-prefixed message in, the answer and a trailer
+    // frame out, readable by a browser on an allowed origin.
+    let message =
+        prost::Message::encode_to_vec(&erp_proto::erp::auth::v1::GetJwksRequest::default());
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+    frame.extend_from_slice(&message);
+    let response = stack
+        .client
+        .request(
+            Request::builder()
+                .method(Method::POST)
+                .uri(format!(
+                    "http://{}/erp.auth.v1.AuthService/GetJwks",
+                    stack.gateway
+                ))
+                .header("content-type", "application/grpc-web+proto")
+                .header("x-grpc-web", "1")
+                .header("origin", "https://app.example.com")
+                .body(Full::new(Bytes::from(frame)))
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/grpc-web+proto"
+    );
+    assert_eq!(
+        response.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let mut frames = Vec::new();
+    let mut rest = &body[..];
+    while rest.len() >= 5 {
+        let length = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        frames.push((rest[0], rest[5..5 + length].to_vec()));
+        rest = &rest[5 + length..];
+    }
+    assert_eq!(frames.len(), 2, "a message and the trailers");
+    let jwks: erp_proto::erp::auth::v1::GetJwksResponse =
+        prost::Message::decode(&frames[0].1[..]).expect("the answer decodes");
+    assert_eq!(jwks.keys.len(), keys.keys.len());
+    assert_eq!(frames[1].0 & 0x80, 0x80, "the trailer frame is flagged");
+    let trailers = String::from_utf8_lossy(&frames[1].1).to_lowercase();
+    assert!(trailers.contains("grpc-status:0"), "{trailers}");
+}
