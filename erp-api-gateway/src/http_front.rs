@@ -90,7 +90,7 @@ pub struct HttpFront {
     guard: AccessGuard,
     per_tenant: RateLimiter,
     per_address: RateLimiter,
-    max_body_bytes: usize,
+    limits: LimitsConfig,
     cors_origins: Vec<String>,
     contracts: &'static Contracts,
     openapi: Bytes,
@@ -179,7 +179,7 @@ impl HttpFront {
             guard: AccessGuard::new(contracts, verifier),
             per_tenant: RateLimiter::new(limits.tenant_per_second, limits.tenant_burst),
             per_address: RateLimiter::new(limits.address_per_second, limits.address_burst),
-            max_body_bytes: limits.max_body_bytes,
+            limits: limits.clone(),
             cors_origins: Vec::new(),
             contracts,
             openapi: crate::openapi::document(contracts, env!("CARGO_PKG_VERSION"))
@@ -206,6 +206,45 @@ impl HttpFront {
         self.cors_origins
             .iter()
             .any(|allowed| allowed == "*" || allowed == origin)
+    }
+
+    /// A request whose target or headers exceed the limits: 414 or 431.
+    fn oversized(&self, parts: &http::request::Parts) -> Option<Refusal> {
+        let target = parts
+            .uri
+            .path_and_query()
+            .map_or(0, |target| target.as_str().len());
+        let (status, name, message) = if target > self.limits.max_uri_bytes {
+            (
+                StatusCode::URI_TOO_LONG,
+                "URI_TOO_LONG",
+                format!(
+                    "the request target is {target} bytes; at most {} are accepted",
+                    self.limits.max_uri_bytes
+                ),
+            )
+        } else {
+            let headers: usize = parts
+                .headers
+                .iter()
+                .map(|(name, value)| name.as_str().len() + value.len())
+                .sum();
+            if headers <= self.limits.max_header_bytes {
+                return None;
+            }
+            (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "REQUEST_HEADER_FIELDS_TOO_LARGE",
+                format!(
+                    "the headers are {headers} bytes; at most {} are accepted",
+                    self.limits.max_header_bytes
+                ),
+            )
+        };
+        Some(Refusal::from((
+            status,
+            errors::plain(status, name, &message),
+        )))
     }
 
     /// Lets the browser read an answer to an allowed origin (and the headers gRPC-Web
@@ -459,8 +498,15 @@ impl HttpFront {
     }
 }
 
-/// Headers passed on to the upstream as gRPC metadata.
-const FORWARDED: [&str; 4] = ["authorization", "x-request-id", "traceparent", "tracestate"];
+/// Headers passed on to the upstream as gRPC metadata (a `grpc-timeout` from the caller
+/// shortens the configured deadline, never lengthens it).
+const FORWARDED: [&str; 5] = [
+    "authorization",
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "grpc-timeout",
+];
 
 async fn unary(
     channel: MeshChannel,
@@ -504,15 +550,16 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
     // One id per request, the caller's if it sent one, passed on to the service.
-    let request_id = match parts.headers.get(REQUEST_ID) {
-        Some(id) if !id.is_empty() && id.len() <= 128 => id.clone(),
-        _ => {
-            let id = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
-            parts.headers.insert(REQUEST_ID, id.clone());
-            id
-        }
-    };
+    let request_id = request_id_of(&parts);
+    parts.headers.insert(REQUEST_ID, request_id.clone());
+    if let Some(refusal) = front.oversized(&parts) {
+        let mut response = json_response(refusal.status, &refusal.body);
+        let record = AccessRecord::default();
+        log_access(&parts, &record, refusal.status, started, &request_id);
+        response.headers_mut().insert(REQUEST_ID, request_id);
+        front.allow_origin(origin, response.headers_mut());
+        return response;
+    }
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -554,8 +601,13 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
         return response;
     }
     let mut record = AccessRecord::default();
-    let outcome = match axum::body::to_bytes(body, front.max_body_bytes).await {
-        Ok(body) => {
+    let max_body = front.limits.max_body_bytes;
+    let read = tokio::time::timeout(
+        front.limits.body_timeout,
+        axum::body::to_bytes(body, max_body),
+    );
+    let outcome = match read.await {
+        Ok(Ok(body)) => {
             front
                 .call(
                     &parts.method,
@@ -567,14 +619,28 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
                 )
                 .await
         }
-        Err(_) => {
+        Ok(Err(_)) => {
             let status = StatusCode::PAYLOAD_TOO_LARGE;
             Err(Refusal::from((
                 status,
                 errors::plain(
                     status,
                     "PAYLOAD_TOO_LARGE",
-                    &format!("the body is larger than {} bytes", front.max_body_bytes),
+                    &format!("the body is larger than {max_body} bytes"),
+                ),
+            )))
+        }
+        Err(_) => {
+            let status = StatusCode::REQUEST_TIMEOUT;
+            Err(Refusal::from((
+                status,
+                errors::plain(
+                    status,
+                    "REQUEST_TIMEOUT",
+                    &format!(
+                        "the body did not arrive within {:?}",
+                        front.limits.body_timeout
+                    ),
                 ),
             )))
         }
@@ -583,12 +649,8 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
         Ok(value) => (StatusCode::OK, value, None),
         Err(refusal) => (refusal.status, refusal.body, refusal.retry_after),
     };
-    let mut response = (status, value.to_string()).into_response();
+    let mut response = json_response(status, &value);
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     if let Some(wait) = retry_after {
         set_retry_after(headers, wait);
     }
@@ -596,6 +658,28 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
     headers.insert(REQUEST_ID, request_id);
     front.allow_origin(origin, headers);
     response
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The caller's request id when it sent a usable one.
+fn request_id_of(parts: &http::request::Parts) -> HeaderValue {
+    parts
+        .headers
+        .get(REQUEST_ID)
+        .filter(|id| !id.is_empty() && id.len() <= 128)
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        })
 }
 
 /// 200 when every upstream is SERVING, else 503; the body lists each upstream's state.

@@ -22,8 +22,15 @@ pub struct LimitsConfig {
     pub address_per_second: f64,
     /// Unauthenticated calls one address may make at once.
     pub address_burst: u32,
-    /// The largest request body accepted, in bytes.
+    /// The largest request body accepted, in bytes (larger: 413).
     pub max_body_bytes: usize,
+    /// The longest request target (path and query), in bytes (longer: 414).
+    pub max_uri_bytes: usize,
+    /// The most header bytes (names and values together) a request may carry (more: 431).
+    pub max_header_bytes: usize,
+    /// The longest a client may take to send its body (slower: 408).
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -34,6 +41,9 @@ impl Default for LimitsConfig {
             address_per_second: 5.0,
             address_burst: 20,
             max_body_bytes: 4 * 1024 * 1024,
+            max_uri_bytes: 8 * 1024,
+            max_header_bytes: 16 * 1024,
+            body_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -408,13 +408,16 @@ async fn callers_are_checked_at_the_edge_before_any_service_is_asked() {
 }
 
 #[tokio::test]
-async fn over_the_limit_is_429_with_retry_after_and_big_bodies_are_413() {
+async fn over_the_limit_is_429_with_retry_after_and_big_requests_are_413_414_431() {
     let stack = Stack::start_with(LimitsConfig {
         address_per_second: 0.01,
         address_burst: 5,
         tenant_per_second: 0.01,
         tenant_burst: 3,
         max_body_bytes: 1024,
+        max_uri_bytes: 512,
+        max_header_bytes: 4096,
+        ..LimitsConfig::default()
     })
     .await;
     // The operator token and the login are public calls from this address (2 of 5); the
@@ -462,6 +465,28 @@ async fn over_the_limit_is_429_with_retry_after_and_big_bodies_are_413() {
         .send(Method::POST, "/v1/users", Some(&admin), &big)
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+
+    let long = format!("/v1/users?pageToken={}", "x".repeat(600));
+    let (status, body) = stack.send(Method::GET, &long, Some(&admin), "").await;
+    assert_eq!(status, StatusCode::URI_TOO_LONG, "{body}");
+    assert_eq!(body["error"]["status"], "URI_TOO_LONG");
+
+    let response = stack
+        .client
+        .request(
+            Request::builder()
+                .uri(format!("http://{}/v1/users", stack.gateway))
+                .header("authorization", format!("Bearer {admin}"))
+                .header("x-padding", "p".repeat(4096))
+                .body(Full::new(Bytes::new()))
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
 }
 
 #[tokio::test]
