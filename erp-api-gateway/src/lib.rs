@@ -1,10 +1,10 @@
-//! The ERP mesh's API gateway (in progress): the route table built from every
+//! The ERP mesh's API gateway: the route table built from every
 //! `google.api.http` rule of the contracts, and the JSON ↔ protobuf transcoder that turns
 //! an HTTP request into its request message and a response message into JSON, and the HTTP
 //! front that serves the routes by calling the upstream units after edge access checks
 //! and rate limits, with CORS, request ids, an access log and readiness from the upstreams'
-//! health; gRPC calls pass through to the owning unit after the same checks. gRPC-Web and
-//! OpenAPI follow.
+//! health; gRPC and gRPC-Web calls pass through to the owning unit after the same checks;
+//! `GET /openapi.json` describes every route.
 
 pub mod codec;
 pub mod config;

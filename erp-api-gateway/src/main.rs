@@ -3,6 +3,7 @@
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
+use axum::serve::ListenerExt as _;
 use erp_api_gateway::{
     config::{Config, SERVICE_NAME},
     http_front::HttpFront,
@@ -44,7 +45,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     .with_cors_origins(&config.gateway.cors_origins);
     let address = format!("{}:{}", config.gateway.host, config.gateway.http_port);
     let listener = tokio::net::TcpListener::bind(&address).await?;
-    tracing::info!(address = %listener.local_addr()?, upstreams = ?config.upstreams.keys().collect::<Vec<_>>(), "serving HTTP/JSON");
+    let local = listener.local_addr()?;
+    // Small answers leave at once instead of waiting for the peer's delayed ACK.
+    let listener = listener.tap_io(|connection| {
+        if let Err(error) = connection.set_nodelay(true) {
+            tracing::warn!(%error, "TCP_NODELAY not set");
+        }
+    });
+    tracing::info!(address = %local, upstreams = ?config.upstreams.keys().collect::<Vec<_>>(), "serving HTTP/JSON");
     axum::serve(
         listener,
         front

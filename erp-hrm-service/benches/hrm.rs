@@ -17,17 +17,14 @@ use erp_proto::erp::{
         CreateTenantRequest, IssueOperatorTokenRequest, LoginRequest, Plan,
         auth_service_client::AuthServiceClient,
     },
-    common::v1::{Date, Module, PageRequest},
-    hrm::v1::{
-        CreateDepartmentRequest, CreateEmployeeRequest, EmploymentType, GetEmployeeRequest,
-        ListEmployeesRequest, hrm_service_client::HrmServiceClient,
-    },
+    common::v1::{Module, PageRequest},
+    hrm::v1::{GetEmployeeRequest, ListEmployeesRequest, hrm_service_client::HrmServiceClient},
 };
 use erp_testkit::{
     TestDatabase,
-    bench::{ServiceProcess, measure, ms},
+    bench::{ServiceProcess, bearer, hire_employees, measure, ms},
 };
-use tonic::{Request, transport::Channel};
+use tonic::transport::Channel;
 
 const EMPLOYEES: usize = 1_000;
 const CONCURRENCY: usize = 16;
@@ -35,15 +32,6 @@ const GETS: usize = 20_000;
 const LISTS: usize = 2_000;
 const SECRET: &str = "bench-secret";
 const PASSWORD: &str = "Bench-password-2026";
-
-fn bearer<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("header"),
-    );
-    request
-}
 
 #[tokio::main]
 async fn main() {
@@ -74,50 +62,8 @@ async fn main() {
     );
 
     let channel = process.channel().await;
-    let mut hrm = HrmServiceClient::new(channel);
-    let department = hrm
-        .create_department(bearer(
-            CreateDepartmentRequest {
-                code: "ENG".into(),
-                name: "Engineering".into(),
-                ..Default::default()
-            },
-            &token,
-        ))
-        .await
-        .expect("department")
-        .into_inner()
-        .department
-        .expect("department")
-        .department_id;
-    let mut ids = Vec::with_capacity(EMPLOYEES);
-    for index in 0..EMPLOYEES {
-        let employee = hrm
-            .create_employee(bearer(
-                CreateEmployeeRequest {
-                    employee_id: format!("EMP-{index:05}"),
-                    first_name: "Bench".into(),
-                    last_name: format!("Person {index:05}"),
-                    email: format!("p{index}@bench.example.com"),
-                    department_id: department.clone(),
-                    position: "Engineer".into(),
-                    hire_date: Some(Date {
-                        year: 2024,
-                        month: 1,
-                        day: 15,
-                    }),
-                    employment_type: EmploymentType::FullTime as i32,
-                    ..Default::default()
-                },
-                &token,
-            ))
-            .await
-            .expect("hired")
-            .into_inner()
-            .employee
-            .expect("employee");
-        ids.push(employee.id);
-    }
+    let hrm = HrmServiceClient::new(channel);
+    let ids = hire_employees(hrm.clone(), &token, EMPLOYEES).await;
     let ids = Arc::new(ids);
 
     let get = {

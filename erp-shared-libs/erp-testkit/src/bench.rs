@@ -1,5 +1,6 @@
 //! Helpers of the services' benchmark binaries: run a release binary and wait until its
-//! health says SERVING, drive calls at a fixed concurrency, read a process's RSS.
+//! health says SERVING, drive calls at a fixed concurrency, read a process's RSS, and seed
+//! HRM with a department of employees.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -7,8 +8,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+use erp_proto::erp::{
+    common::v1::Date,
+    hrm::v1::{
+        CreateDepartmentRequest, CreateEmployeeRequest, EmploymentType,
+        hrm_service_client::HrmServiceClient,
+    },
+};
 use tokio::sync::Semaphore;
-use tonic::transport::Channel;
+use tonic::{Request, transport::Channel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -137,4 +145,68 @@ pub fn free_port() -> u16 {
 /// Milliseconds, for printing.
 pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1_000.0
+}
+
+/// `message` with `authorization: Bearer <token>`.
+pub fn bearer<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}")
+            .parse()
+            .expect("a token is a header value"),
+    );
+    request
+}
+
+/// An `ENG` department with `count` full-time employees hired into it; their ids.
+pub async fn hire_employees(
+    mut hrm: HrmServiceClient<Channel>,
+    token: &str,
+    count: usize,
+) -> Vec<String> {
+    let department = hrm
+        .create_department(bearer(
+            CreateDepartmentRequest {
+                code: "ENG".into(),
+                name: "Engineering".into(),
+                ..Default::default()
+            },
+            token,
+        ))
+        .await
+        .expect("department")
+        .into_inner()
+        .department
+        .expect("department")
+        .department_id;
+    let mut ids = Vec::with_capacity(count);
+    for index in 0..count {
+        let employee = hrm
+            .create_employee(bearer(
+                CreateEmployeeRequest {
+                    employee_id: format!("EMP-{index:05}"),
+                    first_name: "Bench".into(),
+                    last_name: format!("Person {index:05}"),
+                    email: format!("p{index}@bench.example.com"),
+                    department_id: department.clone(),
+                    position: "Engineer".into(),
+                    hire_date: Some(Date {
+                        year: 2024,
+                        month: 1,
+                        day: 15,
+                    }),
+                    employment_type: EmploymentType::FullTime as i32,
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await
+            .expect("hired")
+            .into_inner()
+            .employee
+            .expect("employee");
+        ids.push(employee.id);
+    }
+    ids
 }
