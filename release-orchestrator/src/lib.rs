@@ -4,8 +4,13 @@
 //! processes on SQLite and the embedded broker — behind health gates, with smoke tests,
 //! history and rollback.
 
+pub mod environment;
+pub mod local;
 pub mod plan;
 pub mod release;
+pub mod report;
+pub mod smoke;
+pub mod state;
 pub mod validate;
 pub mod workspace;
 pub mod yaml;

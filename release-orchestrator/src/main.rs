@@ -1,0 +1,539 @@
+//! `release-orchestrator`: validate, plan and deploy ERP mesh releases.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::{Context as _, anyhow};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+use release_orchestrator::{
+    environment::{Environment, Target},
+    local::{LocalOptions, LocalTarget, ReleaseSource},
+    plan::{Change, plan},
+    release::{Problem, parse},
+    report::Reporter,
+    state::{self, StateDir},
+    validate::validate,
+    workspace::Workspace,
+};
+
+const EXIT_CODES: &str = "Exit codes:
+  0   success (plan: nothing to change)
+  1   the deploy, rollback or command failed (a failed deploy has been rolled back)
+  2   plan --detailed-exitcode: the plan changes something
+  64  wrong usage (unknown command or flag)
+  65  the release config has problems (each printed as file:line: key: message)";
+
+/// Validates ERP mesh release configs, plans their stages in dependency order and deploys
+/// them — as local processes on SQLite and an embedded broker (`--env local`, the default).
+///
+/// A release config is a path, or a bare name looked up in
+/// `release-orchestrator/release-configs/` (e.g. `v1.0.0.yml`).
+#[derive(Debug, Parser)]
+#[command(version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum Output {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// JSON (one document, or one event per line while deploying).
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Reports every problem of a release config at once (file, line, key, message).
+    #[command(after_help = EXIT_CODES)]
+    Validate {
+        /// The release config.
+        release: String,
+        /// The environment it is for (`local` also checks units and versions against this
+        /// repository).
+        #[arg(long, default_value = "local")]
+        env: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Prints the stages and each service's change against what the environment runs.
+    #[command(after_help = EXIT_CODES)]
+    Plan {
+        /// The release config.
+        release: String,
+        /// The environment (a name in infra/environments/ or a file).
+        #[arg(long, default_value = "local")]
+        env: String,
+        /// Exit 2 when the plan changes something, 0 when it does not.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Validates, then deploys stage by stage behind health gates and smoke tests; on
+    /// failure stops what it started and restores the release that ran before.
+    #[command(after_help = EXIT_CODES)]
+    Deploy {
+        /// The release config.
+        release: String,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// What the environment runs now, and whether each process is alive.
+    Status {
+        /// The environment.
+        #[arg(long, default_value = "local")]
+        env: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Stops everything the environment runs, in reverse order.
+    Down {
+        /// The environment.
+        #[arg(long, default_value = "local")]
+        env: String,
+    },
+    /// The last lines of a service's log.
+    Logs {
+        /// The service (or `erp-dev-broker`).
+        service: String,
+        /// The environment.
+        #[arg(long, default_value = "local")]
+        env: String,
+        /// How many lines.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+    },
+    /// Every deploy, rollback and down recorded for the environment.
+    History {
+        /// The environment.
+        #[arg(long, default_value = "local")]
+        env: String,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Deploys a release that was deployed before, from its saved config.
+    Rollback {
+        /// The release version to go back to.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Prints a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// The environment (a name in infra/environments/ or a file).
+    #[arg(long, default_value = "local")]
+    env: String,
+    /// Take the service binaries from this folder instead of building them.
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// Leave the services running and return (state in the environment's state folder).
+    #[arg(long)]
+    detach: bool,
+    /// Progress as text, or JSON events (one per line).
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Output,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let usage = error.use_stderr();
+            let _ = error.print();
+            return ExitCode::from(if usage { 64 } else { 0 });
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Commands::Completions { shell } = cli.command {
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "release-orchestrator",
+            &mut std::io::stdout(),
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let root = repository_root()?;
+    let workspace = Workspace::discover(&root)?;
+    match cli.command {
+        Commands::Validate {
+            release,
+            env,
+            output,
+        } => {
+            let environment = Environment::load(&root, &env)?;
+            let (_, problems) = load_release(&root, &release, &workspace, &environment)?;
+            if matches!(output, Output::Json) {
+                println!("{}", serde_json::json!({ "problems": problems.1 }));
+            } else if problems.1.is_empty() {
+                println!("{}: valid", problems.0.display());
+            } else {
+                print_problems(&problems.0, &problems.1);
+            }
+            Ok(if problems.1.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(65)
+            })
+        }
+        Commands::Plan {
+            release,
+            env,
+            detailed_exitcode,
+            output,
+        } => {
+            let environment = Environment::load(&root, &env)?;
+            let (source, (path, problems)) =
+                load_release(&root, &release, &workspace, &environment)?;
+            if !problems.is_empty() {
+                print_problems(&path, &problems);
+                return Ok(ExitCode::from(65));
+            }
+            let running = StateDir::new(environment.state_dir.clone())
+                .load()?
+                .map(|state| state.running_versions())
+                .unwrap_or_default();
+            let planned = plan(
+                &source.release,
+                &environment.name,
+                &running,
+                Some(&workspace),
+            );
+            if matches!(output, Output::Json) {
+                println!("{}", serde_json::to_string_pretty(&planned)?);
+            } else {
+                println!(
+                    "release {} → {} ({} stages{})",
+                    planned.release,
+                    planned.environment,
+                    planned.stages.len(),
+                    if planned.derived_order {
+                        ", derived from the dependencies"
+                    } else {
+                        ""
+                    }
+                );
+                for stage in &planned.stages {
+                    println!("stage {}:", stage.number);
+                    for service in &stage.services {
+                        let change = match &service.change {
+                            Change::New => "new".to_owned(),
+                            Change::Upgrade { from } => format!("upgrade from {from}"),
+                            Change::Downgrade { from } => format!("downgrade from {from}"),
+                            Change::Unchanged => "unchanged".to_owned(),
+                            Change::Library => "library (verified, not deployed)".to_owned(),
+                        };
+                        println!("  {:<26} {:<9} {change}", service.name, service.version);
+                    }
+                }
+            }
+            Ok(if detailed_exitcode && planned.has_changes() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Commands::Deploy { release, run } => {
+            let environment = Environment::load(&root, &run.env)?;
+            let (source, (path, problems)) =
+                load_release(&root, &release, &workspace, &environment)?;
+            if !problems.is_empty() {
+                print_problems(&path, &problems);
+                return Ok(ExitCode::from(65));
+            }
+            deploy(&workspace, &environment, &run, &source).await
+        }
+        Commands::Rollback { to, run } => {
+            let environment = Environment::load(&root, &run.env)?;
+            let copy = StateDir::new(environment.state_dir.clone()).release_copy(&to);
+            let text = std::fs::read_to_string(&copy).map_err(|_| {
+                anyhow!(
+                    "release {to} was never deployed to {} (no {}); `history` lists what was",
+                    environment.name,
+                    copy.display()
+                )
+            })?;
+            let (release, mut problems) = parse(&text);
+            problems.extend(validate(&release, Some(&workspace)));
+            if !problems.is_empty() {
+                print_problems(&copy, &problems);
+                return Ok(ExitCode::from(65));
+            }
+            let source = ReleaseSource {
+                path: copy,
+                text,
+                release,
+            };
+            deploy(&workspace, &environment, &run, &source).await
+        }
+        Commands::Status { env, output } => {
+            let environment = Environment::load(&root, &env)?;
+            let Some(current) = StateDir::new(environment.state_dir.clone()).load()? else {
+                println!("{}: nothing deployed", environment.name);
+                return Ok(ExitCode::SUCCESS);
+            };
+            if matches!(output, Output::Json) {
+                let services: Vec<_> = current
+                    .services
+                    .iter()
+                    .map(|service| {
+                        serde_json::json!({
+                            "name": service.name, "version": service.version, "pid": service.pid,
+                            "address": service.address, "alive": state::is_alive(service.pid),
+                        })
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({"release": current.release, "deployed_at": current.deployed_at,
+                        "gateway_url": current.gateway_url, "services": services})
+                );
+            } else {
+                println!(
+                    "{}: release {} (deployed {})",
+                    environment.name, current.release, current.deployed_at
+                );
+                for service in &current.services {
+                    println!(
+                        "  {:<24} {:<9} {:<28} pid {:>7}  {}",
+                        service.name,
+                        service.version,
+                        service.address,
+                        service.pid,
+                        if state::is_alive(service.pid) {
+                            "running"
+                        } else {
+                            "NOT RUNNING"
+                        }
+                    );
+                }
+                if let Some(gateway) = &current.gateway_url {
+                    println!("gateway: {gateway}");
+                }
+            }
+            let all_alive = current
+                .services
+                .iter()
+                .all(|service| state::is_alive(service.pid));
+            Ok(if all_alive {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Commands::Down { env } => {
+            let environment = Environment::load(&root, &env)?;
+            let reporter = Reporter::new(false);
+            let target = local_target(&workspace, &environment, &reporter, None, false)?;
+            if !target.down()? {
+                println!("{}: nothing deployed", environment.name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Logs {
+            service,
+            env,
+            lines,
+        } => {
+            let environment = Environment::load(&root, &env)?;
+            let log = StateDir::new(environment.state_dir.clone())
+                .service_dir(&service)
+                .join("service.log");
+            if !log.is_file() {
+                return Err(anyhow!("no log for {service} ({} missing)", log.display()));
+            }
+            for line in state::tail(&log, lines) {
+                println!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::History { env, output } => {
+            let environment = Environment::load(&root, &env)?;
+            let entries = StateDir::new(environment.state_dir.clone()).history()?;
+            if matches!(output, Output::Json) {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                println!(
+                    "{:<33} {:<9} {:<9} {:<12} {:>8}  DIGEST",
+                    "AT", "ACTION", "RELEASE", "RESULT", "SECONDS"
+                );
+                for entry in &entries {
+                    println!(
+                        "{:<33} {:<9} {:<9} {:<12} {:>8.1}  {}",
+                        entry.at,
+                        entry.action,
+                        entry.release,
+                        entry.result,
+                        entry.duration_ms as f64 / 1000.0,
+                        &entry.digest[..entry.digest.len().min(12)]
+                    );
+                    if let Some(error) = &entry.error {
+                        println!("    {}", error.lines().next().unwrap_or_default());
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Commands::Completions { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+async fn deploy(
+    workspace: &Workspace,
+    environment: &Environment,
+    run: &RunArgs,
+    source: &ReleaseSource,
+) -> anyhow::Result<ExitCode> {
+    let reporter = Reporter::new(matches!(run.output, Output::Json));
+    let target = local_target(
+        workspace,
+        environment,
+        &reporter,
+        run.bin_dir.clone(),
+        run.detach,
+    )?;
+    match target.deploy(source).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn local_target<'a>(
+    workspace: &'a Workspace,
+    environment: &'a Environment,
+    reporter: &'a Reporter,
+    bin_dir: Option<PathBuf>,
+    detach: bool,
+) -> anyhow::Result<LocalTarget<'a>> {
+    if environment.target != Target::Local {
+        return Err(anyhow!(
+            "environment {} targets Kubernetes, which this orchestrator cannot deploy to yet",
+            environment.name
+        ));
+    }
+    Ok(LocalTarget {
+        workspace,
+        environment,
+        reporter,
+        options: LocalOptions { bin_dir, detach },
+    })
+}
+
+/// The repository: the first folder above the current one holding `release-orchestrator/`.
+fn repository_root() -> anyhow::Result<PathBuf> {
+    let here = std::env::current_dir()?;
+    Workspace::find_root(&here).ok_or_else(|| {
+        anyhow!(
+            "run this inside the ERP mesh repository (no folder above {} holds release-orchestrator/)",
+            here.display()
+        )
+    })
+}
+
+/// Reads and validates a release config: `(source, (path, problems))`.
+fn load_release(
+    root: &Path,
+    name: &str,
+    workspace: &Workspace,
+    environment: &Environment,
+) -> anyhow::Result<(ReleaseSource, (PathBuf, Vec<Problem>))> {
+    let path = resolve_release(root, name)?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let (release, mut problems) = parse(&text);
+    let local = environment.target == Target::Local;
+    problems.extend(validate(&release, local.then_some(workspace)));
+    problems.sort();
+    problems.dedup();
+    Ok((
+        ReleaseSource {
+            path: path.clone(),
+            text,
+            release,
+        },
+        (path, problems),
+    ))
+}
+
+/// A path as given, or a bare name in `release-orchestrator/release-configs/`.
+fn resolve_release(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let given = PathBuf::from(name);
+    if given.is_file() {
+        return Ok(given);
+    }
+    let configs = root.join("release-orchestrator/release-configs");
+    let found = configs.join(name);
+    if found.is_file() {
+        return Ok(found);
+    }
+    let mut known: Vec<String> = std::fs::read_dir(&configs)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    known.sort();
+    Err(anyhow!(
+        "no release config {name} (not a file, and not in {}; there: {})",
+        configs.display(),
+        known.join(", ")
+    ))
+}
+
+fn print_problems(path: &Path, problems: &[Problem]) {
+    eprintln!(
+        "{}: {} problem{}",
+        path.display(),
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for problem in problems {
+        eprintln!(
+            "{}:{}: {}: {}",
+            path.display(),
+            problem.line,
+            if problem.key.is_empty() {
+                "(document)"
+            } else {
+                &problem.key
+            },
+            problem.message
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! What a local environment runs now (`state.json`) and every deploy attempt
+//! (`history.jsonl`), under the environment's state folder (`.erp/local/`).
+
+use std::{
+    collections::BTreeMap,
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use semver::Version;
+use serde::{Deserialize, Serialize};
+
+use crate::release::UnitKind;
+
+/// A process the environment runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunningService {
+    /// The unit.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Service or gateway (the broker is `service`).
+    pub kind: UnitKind,
+    /// Its process id.
+    pub pid: u32,
+    /// Where it answers: `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// Its log file.
+    pub log: PathBuf,
+}
+
+/// The environment as the last deploy left it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EnvironmentState {
+    /// The release version running.
+    pub release: String,
+    /// The copy of its release config (for rollback).
+    pub release_file: PathBuf,
+    /// SHA-256 of that config.
+    pub digest: String,
+    /// When it was deployed (RFC 3339).
+    pub deployed_at: String,
+    /// The broker's bootstrap servers.
+    pub broker: Option<String>,
+    /// The processes, in start order (the broker first when started here).
+    pub services: Vec<RunningService>,
+    /// The gateway's URL, when the release has one.
+    pub gateway_url: Option<String>,
+    /// The local bootstrap secret of the auth service (the file is private to its owner).
+    pub bootstrap_secret: String,
+}
+
+impl EnvironmentState {
+    /// The versions of the services still alive.
+    pub fn running_versions(&self) -> BTreeMap<String, Version> {
+        self.services
+            .iter()
+            .filter(|service| is_alive(service.pid))
+            .filter_map(|service| {
+                Some((service.name.clone(), Version::parse(&service.version).ok()?))
+            })
+            .collect()
+    }
+}
+
+/// One deploy attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HistoryEntry {
+    /// When it started (RFC 3339).
+    pub at: String,
+    /// `deploy`, `rollback` or `down`.
+    pub action: String,
+    /// The release version.
+    pub release: String,
+    /// SHA-256 of its config.
+    pub digest: String,
+    /// Service versions.
+    pub versions: BTreeMap<String, String>,
+    /// `succeeded`, `failed`, `rolled_back`.
+    pub result: String,
+    /// How long it took.
+    pub duration_ms: u64,
+    /// What went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The files of one environment's state folder.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// The folder (created on first write).
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A service's own folder (database, log).
+    pub fn service_dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    fn state_file(&self) -> PathBuf {
+        self.root.join("state.json")
+    }
+
+    fn history_file(&self) -> PathBuf {
+        self.root.join("history.jsonl")
+    }
+
+    /// Where release configs are kept for rollback: `releases/<version>.yml`.
+    pub fn release_copy(&self, version: &str) -> PathBuf {
+        self.root.join("releases").join(format!("{version}.yml"))
+    }
+
+    /// The state, if a deploy left one.
+    pub fn load(&self) -> anyhow::Result<Option<EnvironmentState>> {
+        match std::fs::read_to_string(self.state_file()) {
+            Ok(text) => Ok(Some(serde_json::from_str(&text).map_err(|error| {
+                anyhow::anyhow!("{}: {error}", self.state_file().display())
+            })?)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(anyhow::anyhow!("{}: {error}", self.state_file().display())),
+        }
+    }
+
+    /// Writes the state atomically, readable by its owner only (it holds a secret).
+    pub fn save(&self, state: &EnvironmentState) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.root)?;
+        let scratch = self.root.join(".state.json.tmp");
+        {
+            let mut file = private_file(&scratch)?;
+            file.write_all(serde_json::to_string_pretty(state)?.as_bytes())?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&scratch, self.state_file())?;
+        Ok(())
+    }
+
+    /// Forgets the state (after `down`).
+    pub fn clear(&self) -> anyhow::Result<()> {
+        match std::fs::remove_file(self.state_file()) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Appends one attempt to the history.
+    pub fn record(&self, entry: &HistoryEntry) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.root)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.history_file())?;
+        writeln!(file, "{}", serde_json::to_string(entry)?)?;
+        Ok(())
+    }
+
+    /// Every recorded attempt, oldest first (unreadable lines skipped).
+    pub fn history(&self) -> anyhow::Result<Vec<HistoryEntry>> {
+        match std::fs::read_to_string(self.history_file()) {
+            Ok(text) => Ok(text
+                .lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::create(path)
+}
+
+/// Whether a process id is alive (and not a zombie of ours).
+pub fn is_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => signal(pid, "-0"),
+    }
+}
+
+fn signal(pid: u32, signal: &str) -> bool {
+    Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// SIGTERM, then SIGKILL if it has not exited within `grace`. Returns whether it was
+/// running.
+pub fn stop_process(pid: u32, grace: Duration) -> bool {
+    if !is_alive(pid) {
+        return false;
+    }
+    signal(pid, "-TERM");
+    let started = Instant::now();
+    while is_alive(pid) && started.elapsed() < grace {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if is_alive(pid) {
+        signal(pid, "-KILL");
+    }
+    true
+}
+
+/// The last `lines` lines of a log file.
+pub fn tail(path: &Path, lines: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|line| (*line).to_owned())
+        .collect()
+}
