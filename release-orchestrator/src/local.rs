@@ -134,20 +134,22 @@ impl LocalTarget<'_> {
                 .any(|service| state::is_alive(service.pid))
         });
         let started_at = Instant::now();
-        let outcome = self.deploy_once(source, previous.as_ref()).await;
-        let mut entry = HistoryEntry {
-            at: now(),
-            action: "deploy".to_owned(),
-            release: source.version(),
-            digest: source.digest(),
-            versions: source.versions(),
-            result: "succeeded".to_owned(),
-            duration_ms: u64::try_from(started_at.elapsed().as_millis()).unwrap_or(u64::MAX),
-            error: None,
+        // Built first: a build failure leaves whatever runs untouched.
+        let outcome = match self.binaries(&source.release) {
+            Ok(bin_dir) => self.deploy_once(source, previous.as_ref(), &bin_dir).await,
+            Err(error) => {
+                if previous.is_some() {
+                    self.reporter.line("the running release was left as it was");
+                }
+                let entry = self.history_entry("deploy", source, started_at, Some(&error));
+                state.record(&entry)?;
+                return Err(error);
+            }
         };
+        let entry = self.history_entry("deploy", source, started_at, outcome.as_ref().err());
+        state.record(&entry)?;
         match outcome {
             Ok(mut started) => {
-                state.record(&entry)?;
                 if self.options.detach {
                     self.reporter.line(
                         "detached: `release-orchestrator status` shows them, `down` stops them",
@@ -159,9 +161,6 @@ impl LocalTarget<'_> {
                 Ok(())
             }
             Err(error) => {
-                entry.result = "failed".to_owned();
-                entry.error = Some(format!("{error:#}"));
-                state.record(&entry)?;
                 let Some(previous) = previous else {
                     state.clear()?;
                     return Err(error);
@@ -170,7 +169,10 @@ impl LocalTarget<'_> {
                     "rolling back to release {} (it ran before this deploy)",
                     previous.release
                 ));
-                let rollback = self.redeploy(&previous).await;
+                let rollback = match self.binaries(&source.release) {
+                    Ok(bin_dir) => self.redeploy(&previous, &bin_dir).await,
+                    Err(error) => Err(error),
+                };
                 let rolled_back = rollback.is_ok();
                 if let Err(rollback_error) = rollback {
                     self.reporter
@@ -194,7 +196,7 @@ impl LocalTarget<'_> {
     }
 
     /// Brings back a release that ran before, from its saved config.
-    async fn redeploy(&self, previous: &EnvironmentState) -> anyhow::Result<()> {
+    async fn redeploy(&self, previous: &EnvironmentState, bin_dir: &Path) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(&previous.release_file)
             .with_context(|| format!("reading {}", previous.release_file.display()))?;
         let (release, problems) = crate::release::parse(&text);
@@ -207,31 +209,42 @@ impl LocalTarget<'_> {
             release,
         };
         let started_at = Instant::now();
-        let outcome = self.deploy_once(&source, None).await;
-        let entry = HistoryEntry {
-            at: now(),
-            action: "rollback".to_owned(),
-            release: source.version(),
-            digest: source.digest(),
-            versions: source.versions(),
-            result: if outcome.is_ok() {
-                "succeeded".to_owned()
-            } else {
-                "failed".to_owned()
-            },
-            duration_ms: u64::try_from(started_at.elapsed().as_millis()).unwrap_or(u64::MAX),
-            error: outcome.as_ref().err().map(|error| format!("{error:#}")),
-        };
+        let outcome = self.deploy_once(&source, None, bin_dir).await;
+        let entry = self.history_entry("rollback", &source, started_at, outcome.as_ref().err());
         self.state().record(&entry)?;
         // The restored release keeps running detached: its processes outlive this run.
         outcome.map(|_| ())
     }
 
     /// One attempt: stop what runs, start every stage, smoke-test, save the state.
+    fn history_entry(
+        &self,
+        action: &str,
+        source: &ReleaseSource,
+        started_at: Instant,
+        error: Option<&anyhow::Error>,
+    ) -> HistoryEntry {
+        HistoryEntry {
+            at: now(),
+            action: action.to_owned(),
+            release: source.version(),
+            digest: source.digest(),
+            versions: source.versions(),
+            result: if error.is_none() {
+                "succeeded".to_owned()
+            } else {
+                "failed".to_owned()
+            },
+            duration_ms: u64::try_from(started_at.elapsed().as_millis()).unwrap_or(u64::MAX),
+            error: error.map(|error| format!("{error:#}")),
+        }
+    }
+
     async fn deploy_once(
         &self,
         source: &ReleaseSource,
         previous: Option<&EnvironmentState>,
+        bin_dir: &Path,
     ) -> anyhow::Result<Started> {
         let release = &source.release;
         let state = self.state();
@@ -250,11 +263,10 @@ impl LocalTarget<'_> {
                 state::stop_process(service.pid, STOP_GRACE);
             }
         }
-        let bin_dir = self.binaries(release)?;
         let bootstrap_secret = uuid::Uuid::new_v4().simple().to_string();
         let mut started = Started::default();
         let result = self
-            .start_stages(source, &bin_dir, &bootstrap_secret, &mut started)
+            .start_stages(source, bin_dir, &bootstrap_secret, &mut started)
             .await;
         if let Err(error) = result {
             self.reporter.line(&format!("deploy failed: {error:#}"));
@@ -335,7 +347,7 @@ impl LocalTarget<'_> {
         command
             .current_dir(&self.workspace.root)
             .env("CARGO_TARGET_DIR", &target_dir)
-            .args(["build", "--release", "--bins", "--quiet"]);
+            .args(["build", "--release", "--bins"]);
         for package in &packages {
             command.args(["-p", package]);
         }
@@ -382,7 +394,7 @@ impl LocalTarget<'_> {
                     .map(ToString::to_string)
                     .unwrap_or_default();
                 if kind == UnitKind::Library {
-                    self.reporter.service(
+                    self.reporter.finished(
                         name,
                         &version,
                         "verified (library: built, not deployed)",
@@ -424,12 +436,14 @@ impl LocalTarget<'_> {
             let mut failures = Vec::new();
             for (service, result, took) in futures::future::join_all(checks).await {
                 match result {
-                    Ok(()) => self.reporter.service(
+                    Ok(()) => self.reporter.finished(
                         &service.name,
                         &service.version,
                         &format!("healthy in {:.1} s", took.as_secs_f64()),
                     ),
                     Err(cause) => {
+                        self.reporter
+                            .finished(&service.name, &service.version, "NOT healthy");
                         let lines = state::tail(&service.log, 15);
                         failures.push(format!(
                             "{} did not become healthy: {cause}\n--- last lines of {} ---\n{}",

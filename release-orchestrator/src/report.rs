@@ -1,29 +1,47 @@
-//! Progress and results: plain lines for people (on a terminal or in a log), or one JSON
-//! event per line (`-o json`) for CI.
+//! Progress and results: a spinner per service on a terminal, plain lines otherwise (CI
+//! logs, pipes), or one JSON event per line (`-o json`).
 
+use std::{collections::HashMap, io::IsTerminal as _, sync::Mutex, time::Duration};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::state::EnvironmentState;
 
 /// Where progress goes.
-#[derive(Debug, Clone, Copy)]
 pub struct Reporter {
     json: bool,
+    spinners: Option<Spinners>,
+}
+
+struct Spinners {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
 }
 
 impl Reporter {
-    /// `json`: events as JSON lines instead of text.
+    /// `json`: events as JSON lines; otherwise spinners when stdout is a terminal.
     pub fn new(json: bool) -> Self {
-        Self { json }
-    }
-
-    /// Whether events are JSON.
-    pub fn is_json(&self) -> bool {
-        self.json
+        let spinners = (!json && std::io::stdout().is_terminal()).then(|| Spinners {
+            multi: MultiProgress::new(),
+            bars: Mutex::new(HashMap::new()),
+        });
+        Self { json, spinners }
     }
 
     fn emit(&self, event: serde_json::Value) {
         println!("{event}");
+    }
+
+    fn print(&self, text: &str) {
+        match &self.spinners {
+            Some(spinners) => {
+                if spinners.multi.println(text).is_err() {
+                    println!("{text}");
+                }
+            }
+            None => println!("{text}"),
+        }
     }
 
     /// A free-form progress line.
@@ -31,7 +49,7 @@ impl Reporter {
         if self.json {
             self.emit(json!({"event": "progress", "message": text}));
         } else {
-            println!("{text}");
+            self.print(text);
         }
     }
 
@@ -42,18 +60,46 @@ impl Reporter {
                 json!({"event": "stage", "number": number, "of": total, "services": services}),
             );
         } else {
-            println!("stage {number}/{total}: {}", services.join(", "));
+            self.print(&format!("stage {number}/{total}: {}", services.join(", ")));
         }
     }
 
-    /// A service's state changed.
+    /// A service is working towards a state (a spinner on a terminal).
     pub fn service(&self, name: &str, version: &str, state: &str) {
+        self.service_state(name, version, state, false);
+    }
+
+    /// A service reached its final state for this deploy.
+    pub fn finished(&self, name: &str, version: &str, state: &str) {
+        self.service_state(name, version, state, true);
+    }
+
+    fn service_state(&self, name: &str, version: &str, state: &str, done: bool) {
         if self.json {
-            self.emit(
-                json!({"event": "service", "service": name, "version": version, "state": state}),
-            );
-        } else {
+            self.emit(json!({"event": "service", "service": name, "version": version, "state": state, "done": done}));
+            return;
+        }
+        let Some(spinners) = &self.spinners else {
             println!("  {name} {version}: {state}");
+            return;
+        };
+        let Ok(mut bars) = spinners.bars.lock() else {
+            return;
+        };
+        let bar = bars.entry(name.to_owned()).or_insert_with(|| {
+            let bar = spinners.multi.add(ProgressBar::new_spinner());
+            if let Ok(style) = ProgressStyle::with_template("  {spinner} {prefix:<26} {msg}") {
+                bar.set_style(style);
+            }
+            bar.set_prefix(format!("{name} {version}"));
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        if done {
+            bar.finish_with_message(state.to_owned());
+            bars.remove(name);
+        } else {
+            bar.set_message(state.to_owned());
         }
     }
 
@@ -63,27 +109,30 @@ impl Reporter {
             self.emit(json!({"event": "deployed", "state": state}));
             return;
         }
-        println!();
-        println!("release {} is running:", state.release);
-        println!(
-            "  {:<24} {:<9} {:<28} {:>8}",
+        let mut text = format!("\nrelease {} is running:\n", state.release);
+        text.push_str(&format!(
+            "  {:<24} {:<9} {:<28} {:>8}  HEALTH\n",
             "SERVICE", "VERSION", "ADDRESS", "PID"
-        );
+        ));
         for service in &state.services {
-            println!(
-                "  {:<24} {:<9} {:<28} {:>8}",
+            let health = match service.kind {
+                crate::release::UnitKind::Gateway => "ready (/readyz)",
+                _ if service.name == "erp-dev-broker" => "bootstrap ok",
+                _ => "SERVING",
+            };
+            text.push_str(&format!(
+                "  {:<24} {:<9} {:<28} {:>8}  {health}\n",
                 service.name, service.version, service.address, service.pid
-            );
+            ));
         }
         if let Some(gateway) = &state.gateway_url {
-            println!();
-            println!("gateway: {gateway}  (OpenAPI: {gateway}/openapi.json)");
-            println!(
-                "demo login: tenant `{}`, {} / {}",
+            text.push_str(&format!(
+                "\ngateway: {gateway}  (OpenAPI: {gateway}/openapi.json)\ndemo login: tenant `{}`, {} / {}",
                 crate::smoke::DEMO_TENANT,
                 crate::smoke::DEMO_EMAIL,
                 crate::smoke::DEMO_PASSWORD
-            );
+            ));
         }
+        self.print(&text);
     }
 }
