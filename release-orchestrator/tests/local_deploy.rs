@@ -167,6 +167,11 @@ fn v1_deploys_locally_passes_health_and_smoke_then_comes_down() {
             .all(|service| service["alive"] == true)
     );
 
+    // What runs now is what the release says: nothing to change.
+    let plan = environment.orchestrator(&["plan", "v1.0.0.yml", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "an unchanged plan exits 0");
+    assert!(String::from_utf8_lossy(&plan.stdout).contains("unchanged"));
+
     let logs = environment.orchestrator(&["logs", "erp-hrm-service", "-n", "5"]);
     assert!(logs.status.success());
 
@@ -244,4 +249,14 @@ fn a_release_with_a_broken_service_is_rolled_back_to_the_previous_one() {
             ("rollback".into(), "1.0.0".into(), "succeeded".into()),
         ]
     );
+
+    // Going back on purpose: a release deployed before comes back from its saved config.
+    let bins = bin_dir().display().to_string();
+    let again =
+        environment.orchestrator(&["rollback", "--to", "1.0.0", "--detach", "--bin-dir", &bins]);
+    assert!(again.status.success());
+    assert_eq!(environment.status()["release"], "1.0.0");
+    let never = environment.orchestrator(&["rollback", "--to", "9.9.9", "--bin-dir", &bins]);
+    assert_eq!(never.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&never.stderr).contains("release 9.9.9 was never deployed"));
 }
