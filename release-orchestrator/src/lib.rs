@@ -2,8 +2,10 @@
 //! reports every problem in it with line and key, plans its stages in dependency order with
 //! each service's change against an environment, and deploys the stages — as local
 //! processes on SQLite and the embedded broker — behind health gates, with smoke tests,
-//! history and rollback.
+//! history and rollback; and computes which units a contract change affects (and whether
+//! the change is allowed) for cross-repository CI triggers.
 
+pub mod contracts;
 pub mod environment;
 pub mod local;
 pub mod plan;

@@ -128,10 +128,75 @@ enum Commands {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Contract changes: which units they affect and how, the compatibility policy, and
+    /// the CI triggers of the affected units' repositories.
+    Contracts {
+        #[command(subcommand)]
+        command: ContractsCommand,
+    },
     /// Prints a shell completion script.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+enum AffectedOutput {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// The whole report.
+    Json,
+    /// `{"include": [{unit, repository, classes}]}` for a GitHub Actions job matrix.
+    GithubMatrix,
+}
+
+#[derive(Debug, clap::Args)]
+struct Revisions {
+    /// The revision to compare against (e.g. `origin/main`, a tag, a commit).
+    #[arg(long)]
+    base: String,
+    /// The revision with the change.
+    #[arg(long, default_value = "HEAD")]
+    head: String,
+    /// The git repository (the contracts are read from its objects; nothing is checked out).
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum ContractsCommand {
+    /// Compares the contracts at two revisions symbol by symbol and lists the units each
+    /// change reaches (serves, uses, publishes, consumes; through message nesting; through
+    /// shared-library crates) with its class: additive, access, rest, event, wire. A wire or
+    /// REST break inside an existing vN package fails (exit 1) naming the symbol and rule.
+    #[command(
+        after_help = "Exit codes:\n  0  allowed (or nothing changed)\n  1  a change breaks the policy, or the check could not run\n  64 wrong usage"
+    )]
+    Affected {
+        #[command(flatten)]
+        revisions: Revisions,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: AffectedOutput,
+    },
+    /// Sends a `contracts-changed` repository_dispatch to each affected unit's repository.
+    Dispatch {
+        #[command(flatten)]
+        revisions: Revisions,
+        /// The GitHub API root.
+        #[arg(long, default_value = "https://api.github.com")]
+        api_url: String,
+        /// The environment variable holding the token.
+        #[arg(long, default_value = "GITHUB_TOKEN")]
+        token_env: String,
+        /// Print the requests instead of sending them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Attempts per repository on 429, 5xx or connection errors (backoff doubles from 500 ms).
+        #[arg(long, default_value_t = 3)]
+        attempts: u32,
     },
 }
 
@@ -185,6 +250,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &mut std::io::stdout(),
         );
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Commands::Contracts { command } = cli.command {
+        return contracts(command).await;
     }
     let root = repository_root()?;
     let workspace = Workspace::discover(&root)?;
@@ -407,7 +475,109 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Commands::Completions { .. } => Ok(ExitCode::SUCCESS),
+        Commands::Completions { .. } | Commands::Contracts { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+async fn contracts(command: ContractsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ContractsCommand::Affected { revisions, output } => {
+            let report = release_orchestrator::contracts::affected(
+                &revisions.repo,
+                &revisions.base,
+                &revisions.head,
+            )?;
+            match output {
+                AffectedOutput::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                AffectedOutput::GithubMatrix => println!(
+                    "{}",
+                    release_orchestrator::contracts::github_matrix(&report)
+                ),
+                AffectedOutput::Text => print_affected(&report),
+            }
+            if report.violations.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for violation in &report.violations {
+                    eprintln!(
+                        "refused: {} ({})\n  rule: {}",
+                        violation.symbol, violation.what, violation.rule
+                    );
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        ContractsCommand::Dispatch {
+            revisions,
+            api_url,
+            token_env,
+            dry_run,
+            attempts,
+        } => {
+            let report = release_orchestrator::contracts::affected(
+                &revisions.repo,
+                &revisions.base,
+                &revisions.head,
+            )?;
+            if report.units.is_empty() {
+                println!("no unit is affected; nothing to dispatch");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let options = release_orchestrator::contracts::dispatch::DispatchOptions {
+                api_url,
+                token: std::env::var(&token_env).ok(),
+                dry_run,
+                attempts,
+                backoff: std::time::Duration::from_millis(500),
+            };
+            release_orchestrator::contracts::dispatch::send(&report, &options).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_affected(report: &release_orchestrator::contracts::Report) {
+    println!(
+        "contracts {}..{}: {} change(s) in {}",
+        &report.base[..report.base.len().min(10)],
+        &report.head[..report.head.len().min(10)],
+        report.changes.len(),
+        if report.changed_packages.is_empty() {
+            "no package".to_owned()
+        } else {
+            report
+                .changed_packages
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    for change in &report.changes {
+        println!(
+            "  {:<9} {}  {}",
+            change.class.as_str(),
+            change.symbol,
+            change.what
+        );
+    }
+    if report.units.is_empty() {
+        println!("no unit is affected");
+    }
+    for impact in &report.units {
+        let mut classes: Vec<&str> = impact.classes.iter().map(|class| class.as_str()).collect();
+        if !impact.shared_libs.is_empty() {
+            classes.push("shared_lib");
+        }
+        println!(
+            "{} ({}): {}",
+            impact.unit,
+            impact.repository,
+            classes.join(", ")
+        );
+        for reason in &impact.reasons {
+            println!("    {reason}");
+        }
     }
 }
 
