@@ -32,9 +32,42 @@ pub struct Environment {
     /// How long a service may take to report healthy.
     #[serde(default = "default_health_timeout", with = "humantime_serde")]
     pub health_timeout: Duration,
-    /// Port overrides per unit: `{erp-api-gateway: {http: 8080}}`.
+    /// Port overrides per unit: `{erp-api-gateway: {http: 8080}}` (local target).
     #[serde(default)]
     pub ports: BTreeMap<String, BTreeMap<String, u16>>,
+    /// The cluster, for the Kubernetes target.
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesSettings>,
+}
+
+/// Where and how a Kubernetes environment deploys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSettings {
+    /// The kubeconfig context.
+    pub context: String,
+    /// The namespace the units run in.
+    pub namespace: String,
+    /// Where images come from (`<registry>/<unit>:<version>`).
+    pub image_registry: String,
+    /// Helm values overrides per unit.
+    #[serde(default)]
+    pub values: BTreeMap<String, serde_yaml_ng::Value>,
+    /// Which test gates decide a release.
+    #[serde(default)]
+    pub gates: Gates,
+}
+
+/// The `testing` entries that gate a release in an environment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gates {
+    /// Smoke tests.
+    #[serde(default)]
+    pub smoke: bool,
+    /// Integration tests.
+    #[serde(default)]
+    pub integration: bool,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -89,4 +122,26 @@ fn known_environments(root: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_environment_file_of_the_repository_parses() {
+        let root = crate::workspace::Workspace::find_root(Path::new(env!("CARGO_MANIFEST_DIR")))
+            .expect("repository root");
+        let names = known_environments(&root);
+        assert!(names.len() >= 3, "{names:?}");
+        for name in names {
+            let environment = Environment::load(&root, &name).expect("parses");
+            assert_eq!(environment.name, name);
+            assert_eq!(
+                environment.kubernetes.is_some(),
+                environment.target == Target::Kubernetes,
+                "{name}: Kubernetes settings exactly for the Kubernetes target"
+            );
+        }
+    }
 }
