@@ -48,6 +48,9 @@ pub struct KubernetesSettings {
     pub context: String,
     /// The namespace the units run in.
     pub namespace: String,
+    /// The API server, instead of the kubeconfig context (the tests' simulator).
+    #[serde(default)]
+    pub api_url: Option<String>,
     /// Where images come from (`<registry>/<unit>:<version>`).
     pub image_registry: String,
     /// Helm values overrides per unit.

@@ -7,6 +7,7 @@
 
 pub mod contracts;
 pub mod environment;
+pub mod kubernetes;
 pub mod local;
 pub mod plan;
 pub mod release;

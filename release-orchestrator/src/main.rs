@@ -9,6 +9,7 @@ use anyhow::{Context as _, anyhow};
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use release_orchestrator::{
     environment::{Environment, Target},
+    kubernetes::KubeTarget,
     local::{LocalOptions, LocalTarget, ReleaseSource},
     plan::{Change, plan},
     release::{Problem, parse},
@@ -211,6 +212,9 @@ struct RunArgs {
     /// Leave the services running and return (state in the environment's state folder).
     #[arg(long)]
     detach: bool,
+    /// Kubernetes: take over fields another field manager owns instead of failing.
+    #[arg(long)]
+    force_conflicts: bool,
     /// Progress as text, or JSON events (one per line).
     #[arg(short, long, value_enum, default_value_t)]
     output: Output,
@@ -290,10 +294,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print_problems(&path, &problems);
                 return Ok(ExitCode::from(65));
             }
-            let running = StateDir::new(environment.state_dir.clone())
-                .load()?
-                .map(|state| state.running_versions())
-                .unwrap_or_default();
+            let running = running_versions(&workspace, &environment).await?;
             let planned = plan(
                 &source.release,
                 &environment.name,
@@ -346,6 +347,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Commands::Rollback { to, run } => {
             let environment = Environment::load(&root, &run.env)?;
+            if environment.target == Target::Kubernetes {
+                let name = format!("v{}.yml", to.trim_start_matches('v'));
+                let (source, (path, problems)) =
+                    load_release(&root, &name, &workspace, &environment)?;
+                if !problems.is_empty() {
+                    print_problems(&path, &problems);
+                    return Ok(ExitCode::from(65));
+                }
+                return deploy(&workspace, &environment, &run, &source).await;
+            }
             let copy = StateDir::new(environment.state_dir.clone()).release_copy(&to);
             let text = std::fs::read_to_string(&copy).map_err(|_| {
                 anyhow!(
@@ -369,6 +380,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Commands::Status { env, output } => {
             let environment = Environment::load(&root, &env)?;
+            if environment.target == Target::Kubernetes {
+                let reporter = Reporter::new(false);
+                let target = KubeTarget::connect(&workspace, &environment, &reporter).await?;
+                let history = target.history().await?;
+                let current = history
+                    .iter()
+                    .rev()
+                    .find(|record| record.result == "succeeded");
+                if matches!(output, Output::Json) {
+                    println!(
+                        "{}",
+                        serde_json::json!({"environment": environment.name, "current": current})
+                    );
+                } else {
+                    match current {
+                        None => println!("{}: nothing deployed", environment.name),
+                        Some(record) => {
+                            println!(
+                                "{}: release {} (deployed {})",
+                                environment.name, record.release, record.started_at
+                            );
+                            for (service, version) in &record.versions {
+                                println!("  {service:<24} {version}");
+                            }
+                        }
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let Some(current) = StateDir::new(environment.state_dir.clone()).load()? else {
                 println!("{}: nothing deployed", environment.name);
                 return Ok(ExitCode::SUCCESS);
@@ -450,6 +490,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Commands::History { env, output } => {
             let environment = Environment::load(&root, &env)?;
+            if environment.target == Target::Kubernetes {
+                let reporter = Reporter::new(false);
+                let target = KubeTarget::connect(&workspace, &environment, &reporter).await?;
+                let records = target.history().await?;
+                if matches!(output, Output::Json) {
+                    println!("{}", serde_json::to_string_pretty(&records)?);
+                } else {
+                    for record in &records {
+                        println!(
+                            "{:<22} {:<9} {:<12} {:>8.1}s  {}",
+                            record.started_at,
+                            record.release,
+                            record.result,
+                            record.duration_ms as f64 / 1000.0,
+                            record
+                                .versions
+                                .iter()
+                                .map(|(service, version)| format!("{service}={version}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        );
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let entries = StateDir::new(environment.state_dir.clone()).history()?;
             if matches!(output, Output::Json) {
                 println!("{}", serde_json::to_string_pretty(&entries)?);
@@ -588,6 +653,17 @@ async fn deploy(
     source: &ReleaseSource,
 ) -> anyhow::Result<ExitCode> {
     let reporter = Reporter::new(matches!(run.output, Output::Json));
+    if environment.target == Target::Kubernetes {
+        let mut target = KubeTarget::connect(workspace, environment, &reporter).await?;
+        target.force_conflicts = run.force_conflicts;
+        return match target.deploy(source).await {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                Ok(ExitCode::FAILURE)
+            }
+        };
+    }
     let target = local_target(
         workspace,
         environment,
@@ -602,6 +678,29 @@ async fn deploy(
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// What the environment runs now: the local state file, or the cluster's history.
+async fn running_versions(
+    workspace: &Workspace,
+    environment: &Environment,
+) -> anyhow::Result<std::collections::BTreeMap<String, semver::Version>> {
+    if environment.target == Target::Kubernetes {
+        let reporter = Reporter::new(false);
+        let target = KubeTarget::connect(workspace, environment, &reporter).await?;
+        return Ok(target
+            .running_versions()
+            .await?
+            .into_iter()
+            .filter_map(|(service, version)| {
+                Some((service, semver::Version::parse(&version).ok()?))
+            })
+            .collect());
+    }
+    Ok(StateDir::new(environment.state_dir.clone())
+        .load()?
+        .map(|state| state.running_versions())
+        .unwrap_or_default())
 }
 
 fn local_target<'a>(
