@@ -26,13 +26,8 @@ use kube::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    environment::Environment,
-    local::ReleaseSource,
-    plan,
-    release::UnitKind,
-    report::Reporter,
-    validate::kind_of,
-    workspace::Workspace,
+    environment::Environment, local::ReleaseSource, plan, release::UnitKind, report::Reporter,
+    validate::kind_of, workspace::Workspace,
 };
 
 /// The field manager of every apply.
