@@ -712,7 +712,7 @@ fn local_target<'a>(
 ) -> anyhow::Result<LocalTarget<'a>> {
     if environment.target != Target::Local {
         return Err(anyhow!(
-            "environment {} targets Kubernetes, which this orchestrator cannot deploy to yet",
+            "environment {} is a Kubernetes environment: `down` and `logs` are for local ones (use `status`, `history` and `rollback --to`)",
             environment.name
         ));
     }
