@@ -11,6 +11,7 @@ use crate::state::EnvironmentState;
 /// Where progress goes.
 pub struct Reporter {
     json: bool,
+    quiet: bool,
     spinners: Option<Spinners>,
 }
 
@@ -26,14 +27,32 @@ impl Reporter {
             multi: MultiProgress::new(),
             bars: Mutex::new(HashMap::new()),
         });
-        Self { json, spinners }
+        Self {
+            json,
+            quiet: false,
+            spinners,
+        }
+    }
+
+    /// Says nothing (benchmarks).
+    pub fn quiet() -> Self {
+        Self {
+            json: false,
+            quiet: true,
+            spinners: None,
+        }
     }
 
     fn emit(&self, event: serde_json::Value) {
-        println!("{event}");
+        if !self.quiet {
+            println!("{event}");
+        }
     }
 
     fn print(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
         match &self.spinners {
             Some(spinners) => {
                 if spinners.multi.println(text).is_err() {
@@ -80,7 +99,9 @@ impl Reporter {
             return;
         }
         let Some(spinners) = &self.spinners else {
-            println!("  {name} {version}: {state}");
+            if !self.quiet {
+                println!("  {name} {version}: {state}");
+            }
             return;
         };
         let Ok(mut bars) = spinners.bars.lock() else {
