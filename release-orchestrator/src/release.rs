@@ -106,6 +106,38 @@ pub struct Release {
     pub order: Option<Vec<Stage>>,
     /// Where `deployment_order` is.
     pub order_line: usize,
+    /// `testing`: the suites that gate the release (on Kubernetes, as Jobs).
+    pub testing: Vec<TestSuite>,
+}
+
+/// Smoke or integration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestKind {
+    /// `smoke_tests`.
+    Smoke,
+    /// `integration_tests`.
+    Integration,
+}
+
+/// One test suite of `testing` (the seed writes each key as its own list item; they are
+/// read together).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSuite {
+    /// Smoke or integration.
+    pub kind: TestKind,
+    /// Where the suite comes from, e.g. `company/erp-smoke-tests` (its image is
+    /// `<registry>/erp-smoke-tests:<release>` unless `image` says otherwise).
+    pub repository: Option<String>,
+    /// The environment the config meant it for (informational; environments decide which
+    /// gates they run).
+    pub environment: Option<String>,
+    /// How long it may run.
+    pub timeout: Option<std::time::Duration>,
+    /// The image to run, when not derived from the repository.
+    pub image: Option<String>,
+    /// Where it is written.
+    pub line: usize,
 }
 
 impl Release {
@@ -147,7 +179,7 @@ pub fn parse(source: &str) -> (Release, Vec<Problem>) {
                     release.order = Some(read_order(value, source, &mut problems));
                 }
             }
-            "testing" => read_testing(value, &mut problems),
+            "testing" => release.testing = read_testing(value, &mut problems),
             other => problems.push(unknown_key(
                 value.line,
                 other,
@@ -518,30 +550,105 @@ fn read_text_list(node: &Node, prefix: &str, problems: &mut Vec<Problem>) -> Vec
     }
 }
 
-fn read_testing(node: &Node, problems: &mut Vec<Problem>) {
+fn read_testing(node: &Node, problems: &mut Vec<Problem>) -> Vec<TestSuite> {
     let Some(entries) = mapping(node, "testing", problems) else {
-        return;
+        return Vec::new();
     };
+    let mut suites = Vec::new();
     for (key, value) in unique_keys(entries, "testing", problems) {
-        match key {
-            "integration_tests" | "smoke_tests" => {
-                if !matches!(value.value, Value::Sequence(_) | Value::Mapping(_))
-                    && !value.is_null()
-                {
-                    problems.push(Problem::new(
-                        value.line,
-                        join("testing", key),
-                        format!("expected a list or mapping, found {}", value.kind()),
-                    ));
-                }
+        let kind = match key {
+            "smoke_tests" => TestKind::Smoke,
+            "integration_tests" => TestKind::Integration,
+            other => {
+                problems.push(unknown_key(
+                    value.line,
+                    &join("testing", other),
+                    "integration_tests, smoke_tests",
+                ));
+                continue;
             }
-            other => problems.push(unknown_key(
-                value.line,
-                &join("testing", other),
-                "integration_tests, smoke_tests",
-            )),
+        };
+        let prefix = join("testing", key);
+        // `- repository: x` / `- timeout: y` items, or one mapping.
+        let pairs: Vec<(&Node, &Node)> = match &value.value {
+            Value::Sequence(items) => items
+                .iter()
+                .filter_map(|item| match &item.value {
+                    Value::Mapping(entries) => Some(entries.iter().map(|(k, v)| (k, v))),
+                    _ => {
+                        problems.push(Problem::new(
+                            item.line,
+                            &prefix,
+                            format!("expected `key: value` items, found {}", item.kind()),
+                        ));
+                        None
+                    }
+                })
+                .flatten()
+                .collect(),
+            Value::Mapping(entries) => entries.iter().map(|(k, v)| (k, v)).collect(),
+            _ if value.is_null() => continue,
+            _ => {
+                problems.push(Problem::new(
+                    value.line,
+                    &prefix,
+                    format!("expected a list or mapping, found {}", value.kind()),
+                ));
+                continue;
+            }
+        };
+        let mut suite = TestSuite {
+            kind,
+            repository: None,
+            environment: None,
+            timeout: None,
+            image: None,
+            line: value.line,
+        };
+        for (name, setting) in pairs {
+            let Some(name) = name.as_str() else { continue };
+            let path = join(&prefix, name);
+            match name {
+                "repository" => suite.repository = text(setting, &path, problems),
+                "environment" => suite.environment = text(setting, &path, problems),
+                "image" => suite.image = text(setting, &path, problems),
+                "timeout" => {
+                    suite.timeout = text(setting, &path, problems).and_then(|raw| {
+                        humantime_duration(&raw).or_else(|| {
+                            problems.push(Problem::new(
+                                setting.line,
+                                &path,
+                                format!("`{raw}` is not a duration (e.g. 10m, 90s)"),
+                            ));
+                            None
+                        })
+                    });
+                }
+                other => problems.push(unknown_key(
+                    setting.line,
+                    &join(&prefix, other),
+                    "repository, environment, timeout, image",
+                )),
+            }
         }
+        suites.push(suite);
     }
+    suites
+}
+
+/// `10m`, `90s`, `1h`, `500ms`.
+fn humantime_duration(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    Some(match unit {
+        "ms" => std::time::Duration::from_millis(number),
+        "s" => std::time::Duration::from_secs(number),
+        "m" => std::time::Duration::from_secs(number * 60),
+        "h" => std::time::Duration::from_secs(number * 3600),
+        _ => return None,
+    })
 }
 
 /// `deployment_order` as a list (a name or a list of names per stage) or in the literal

@@ -32,7 +32,7 @@ impl Cluster {
         let simulator = KubeSimulator::start(SimulatorOptions {
             rollout_delay: ROLLOUT,
             failing_image: Some("broken".to_owned()),
-            failing_job_image: None,
+            failing_job_image: Some("broken".to_owned()),
         })
         .await
         .expect("simulator");
@@ -40,7 +40,7 @@ impl Cluster {
         std::fs::write(
             dir.path().join("sim.yaml"),
             format!(
-                "name: sim\ntarget: kubernetes\nhealth_timeout: 20s\nkubernetes:\n  context: none\n  namespace: {NAMESPACE}\n  api_url: {}\n  image_registry: ghcr.io/company\n",
+                "name: sim\ntarget: kubernetes\nhealth_timeout: 20s\nkubernetes:\n  context: none\n  namespace: {NAMESPACE}\n  api_url: {}\n  image_registry: ghcr.io/company\n  gates: {{smoke: true}}\n",
                 simulator.url()
             ),
         )
@@ -153,6 +153,13 @@ async fn v1_deploys_stage_by_stage_and_is_recorded() {
             .any(|request| request.query.contains("watch=true")),
         "rollouts are watched, not polled"
     );
+
+    // The smoke suite ran as a Job once every stage was available.
+    let job = requests
+        .iter()
+        .find(|request| request.method == "POST" && request.path.ends_with("/jobs"))
+        .expect("a smoke test Job");
+    assert!(job.at >= last(&gateway) + ROLLOUT);
 
     let history = cluster.history();
     assert_eq!(history.len(), 1);
@@ -289,4 +296,39 @@ async fn a_second_deploy_is_refused_while_the_lock_is_held() {
         "{stderr}"
     );
     assert_eq!(cluster.image("erp-auth-service"), None, "nothing applied");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_smoke_tests_roll_the_release_back() {
+    let cluster = Cluster::start().await;
+    assert!(
+        cluster
+            .orchestrator(&["deploy", "v1.0.0.yml"])
+            .await
+            .status
+            .success()
+    );
+    let release = cluster.release(
+        "v1.0.1",
+        &[
+            ("version: \"1.0.0\"\n  name", "version: \"1.0.1\"\n  name"),
+            (
+                "name: erp-hrm-service\n    version: \"1.0.0\"",
+                "name: erp-hrm-service\n    version: \"1.0.1\"",
+            ),
+            (
+                "company/erp-smoke-tests\"",
+                "company/erp-smoke-tests-broken\"",
+            ),
+        ],
+    );
+    let failed = cluster.orchestrator(&["deploy", &release]).await;
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("the smoke tests failed"));
+    assert_eq!(
+        cluster.image("erp-hrm-service").as_deref(),
+        Some("ghcr.io/company/erp-hrm-service:1.0.0"),
+        "HRM went back once the smoke tests failed"
+    );
+    assert_eq!(cluster.history()[1]["result"], "rolled_back");
 }

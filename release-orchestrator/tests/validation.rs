@@ -209,6 +209,18 @@ fn every_kind_of_problem_is_reported_with_its_line_and_key() {
             "",
             "not valid YAML",
         ),
+        (
+            "release: {version: \"1.0.0\"}\nservices: []\ntesting:\n  smoke_tests:\n    - repository: x\n    - timeout: soon\n",
+            6,
+            "testing.smoke_tests.timeout",
+            "not a duration",
+        ),
+        (
+            "release: {version: \"1.0.0\"}\nservices: []\ntesting:\n  smoke_tests:\n    - flavour: x\n",
+            5,
+            "testing.smoke_tests.flavour",
+            "unknown key",
+        ),
     ];
     for (source, line, key, words) in cases {
         assert_problem(&problems_of(source), *line, key, words);

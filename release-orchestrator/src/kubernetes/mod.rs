@@ -9,7 +9,12 @@
 
 pub mod simulator;
 
-use std::{collections::BTreeMap, path::Path, process::Command, time::Instant};
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context as _, anyhow, bail};
 use futures::StreamExt as _;
@@ -78,6 +83,7 @@ pub struct KubeTarget<'a> {
     pub force_conflicts: bool,
     identity: String,
     renderer: Renderer,
+    gates: crate::environment::Gates,
 }
 
 impl<'a> KubeTarget<'a> {
@@ -124,6 +130,7 @@ impl<'a> KubeTarget<'a> {
             reporter,
             force_conflicts: false,
             identity,
+            gates: settings.gates.clone(),
             renderer: Renderer {
                 root: workspace.root.clone(),
                 namespace: settings.namespace.clone(),
@@ -440,6 +447,11 @@ impl<'a> KubeTarget<'a> {
                 break;
             }
         }
+        if failure.is_none()
+            && let Err(error) = self.run_gates(release, &release_version).await
+        {
+            failure = Some(error);
+        }
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let Some(error) = failure else {
             self.record(ReleaseRecord {
@@ -485,6 +497,106 @@ impl<'a> KubeTarget<'a> {
                 "release {release_version} failed and the rollback failed too: {rollback_error:#}"
             ))),
         }
+    }
+
+    /// The release's `testing` suites this environment gates on, each as a Job after the
+    /// last stage; the first failure fails the release.
+    async fn run_gates(
+        &self,
+        release: &crate::release::Release,
+        version: &str,
+    ) -> anyhow::Result<()> {
+        use crate::release::TestKind;
+        use k8s_openapi::api::batch::v1::Job;
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), &self.namespace);
+        let suites = release.testing.iter().filter(|suite| match suite.kind {
+            TestKind::Smoke => self.gates.smoke,
+            TestKind::Integration => self.gates.integration,
+        });
+        for (index, suite) in suites.enumerate() {
+            let kind = match suite.kind {
+                TestKind::Smoke => "smoke",
+                TestKind::Integration => "integration",
+            };
+            let image = match (&suite.image, &suite.repository) {
+                (Some(image), _) => image.clone(),
+                (None, Some(repository)) => format!(
+                    "{}/{}:{version}",
+                    self.renderer.image_registry,
+                    repository.rsplit('/').next().unwrap_or(repository)
+                ),
+                (None, None) => bail!(
+                    "the {kind} tests (line {}) name neither a repository nor an image",
+                    suite.line
+                ),
+            };
+            let stamp = chrono::Utc::now().timestamp() % 100_000;
+            let name: String = format!("erp-{kind}-{version}-{index}-{stamp}")
+                .to_ascii_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .take(63)
+                .collect();
+            let timeout = suite.timeout.unwrap_or(Duration::from_secs(600));
+            let job: Job = serde_json::from_value(serde_json::json!({
+                "apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": name, "labels": {
+                    "app.kubernetes.io/managed-by": FIELD_MANAGER,
+                    "erp.io/release": version,
+                    "erp.io/test-kind": kind,
+                }},
+                "spec": {
+                    "backoffLimit": 0,
+                    "activeDeadlineSeconds": timeout.as_secs(),
+                    "ttlSecondsAfterFinished": 86_400,
+                    "template": {"spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{
+                            "name": "tests", "image": image,
+                            "env": [
+                                {"name": "ERP_GATEWAY_URL", "value": "http://erp-api-gateway:8080"},
+                                {"name": "ERP_RELEASE", "value": version},
+                            ],
+                        }],
+                    }},
+                },
+            }))?;
+            self.reporter
+                .service(&name, version, &format!("{kind} tests running ({image})"));
+            jobs.create(&PostParams::default(), &job)
+                .await
+                .with_context(|| format!("creating the {kind} test Job"))?;
+            let watch = async {
+                let mut stream =
+                    Box::pin(kube::runtime::watcher::watch_object(jobs.clone(), &name));
+                while let Some(event) = stream.next().await {
+                    if let Ok(Some(job)) = event
+                        && let Some(status) = &job.status
+                    {
+                        if status.succeeded.unwrap_or(0) > 0 {
+                            return Ok(());
+                        }
+                        if status.failed.unwrap_or(0) > 0 {
+                            bail!("the {kind} tests failed (Job {name}, image {image})");
+                        }
+                    }
+                }
+                bail!("the watch of Job {name} ended before it finished")
+            };
+            match tokio::time::timeout(timeout, watch).await {
+                Ok(Ok(())) => {
+                    self.reporter
+                        .finished(&name, version, &format!("{kind} tests passed"))
+                }
+                Ok(Err(error)) => {
+                    self.reporter
+                        .finished(&name, version, &format!("{kind} tests FAILED"));
+                    return Err(error);
+                }
+                Err(_) => bail!("the {kind} tests did not finish within {timeout:?} (Job {name})"),
+            }
+        }
+        Ok(())
     }
 
     /// Returns `changed` services to what ran before, last stage first; removes new ones.
