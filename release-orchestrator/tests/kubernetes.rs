@@ -29,8 +29,12 @@ struct Cluster {
 
 impl Cluster {
     async fn start() -> Self {
+        Self::start_with(ROLLOUT).await
+    }
+
+    async fn start_with(rollout: Duration) -> Self {
         let simulator = KubeSimulator::start(SimulatorOptions {
-            rollout_delay: ROLLOUT,
+            rollout_delay: rollout,
             failing_image: Some("broken".to_owned()),
             failing_job_image: Some("broken".to_owned()),
         })
@@ -331,4 +335,54 @@ async fn failing_smoke_tests_roll_the_release_back() {
         "HRM went back once the smoke tests failed"
     );
     assert_eq!(cluster.history()[1]["result"], "rolled_back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deploy_killed_mid_stage_resumes_where_it_stopped() {
+    let cluster = Cluster::start_with(Duration::from_millis(800)).await;
+    let mut first = Command::new(env!("CARGO_BIN_EXE_release-orchestrator"))
+        .current_dir(repository_root())
+        .args(["deploy", "v1.0.0.yml", "--env"])
+        .arg(cluster.dir.path().join("sim.yaml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    // Kill it once HRM (stage 3) is being applied.
+    let began = std::time::Instant::now();
+    while !cluster.simulator.requests().iter().any(|request| {
+        request.method == "PATCH" && request.path.ends_with("/deployments/erp-hrm-service")
+    }) {
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "stage 3 never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().expect("killed");
+    let _ = first.wait();
+    assert!(
+        cluster
+            .simulator
+            .object("v1", "configmaps", NAMESPACE, "erp-release-history")
+            .is_none(),
+        "the crashed deploy recorded nothing"
+    );
+
+    let resumed = cluster.orchestrator(&["deploy", "v1.0.0.yml"]).await;
+    assert!(resumed.status.success(), "the same deploy again continues");
+    assert!(String::from_utf8_lossy(&resumed.stdout).contains("resuming"));
+    let auth = cluster
+        .simulator
+        .object("apps/v1", "deployments", NAMESPACE, "erp-auth-service")
+        .expect("auth");
+    assert_eq!(
+        auth["metadata"]["generation"], 1,
+        "auth was already available: reapplied unchanged"
+    );
+    assert_eq!(cluster.history()[0]["result"], "succeeded");
+    assert_eq!(
+        cluster.image("erp-api-gateway").as_deref(),
+        Some("ghcr.io/company/erp-api-gateway:0.1.0")
+    );
 }

@@ -114,14 +114,7 @@ impl<'a> KubeTarget<'a> {
             .with_context(|| format!("kubeconfig context {}", settings.context))?,
         };
         let client = Client::try_from(config).context("creating the Kubernetes client")?;
-        let identity = format!(
-            "{}@{} pid {}",
-            std::env::var("USER").unwrap_or_else(|_| "someone".to_owned()),
-            std::fs::read_to_string("/etc/hostname")
-                .map(|name| name.trim().to_owned())
-                .unwrap_or_else(|_| "host".to_owned()),
-            std::process::id()
-        );
+        let identity = format!("{} pid {}", operator(), std::process::id());
         Ok(Self {
             client,
             namespace: settings.namespace.clone(),
@@ -222,7 +215,16 @@ impl<'a> KubeTarget<'a> {
                 let expired =
                     renewed.is_none_or(|renewed| now.as_second() - renewed.as_second() > duration);
                 let holder = held.holder_identity.clone().unwrap_or_default();
-                if !expired && !holder.is_empty() && holder != self.identity {
+                // A deploy from this machine whose process is gone crashed: resume it.
+                let crashed_here = holder
+                    .strip_prefix(&format!("{} pid ", operator()))
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| !crate::state::is_alive(pid));
+                if crashed_here {
+                    self.reporter.line(&format!(
+                        "resuming: the deploy by {holder} stopped without releasing the lock"
+                    ));
+                } else if !expired && !holder.is_empty() && holder != self.identity {
                     bail!(
                         "{} is being deployed by {holder} (since {}); try again when it finishes",
                         self.environment.name,
@@ -712,6 +714,17 @@ impl Renderer {
             .collect();
         Ok((objects, digest))
     }
+}
+
+/// Who deploys: `user@host`.
+fn operator() -> String {
+    format!(
+        "{}@{}",
+        std::env::var("USER").unwrap_or_else(|_| "someone".to_owned()),
+        std::fs::read_to_string("/etc/hostname")
+            .map(|name| name.trim().to_owned())
+            .unwrap_or_else(|_| "host".to_owned())
+    )
 }
 
 /// Where a Deployment's rollout stands.
