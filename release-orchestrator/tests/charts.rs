@@ -164,3 +164,68 @@ fn every_unit_renders_valid_hardened_objects() {
         );
     }
 }
+
+#[test]
+fn the_umbrella_chart_installs_every_unit_with_the_same_values() {
+    // Each section of the umbrella's values is that unit's own values file.
+    let umbrella: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(infra().join("charts/erp/values.yaml")).expect("values"),
+    )
+    .expect("YAML");
+    for unit in units() {
+        let own: Value = serde_yaml_ng::from_str(
+            &std::fs::read_to_string(infra().join(format!("values/{unit}.yaml"))).expect("values"),
+        )
+        .expect("YAML");
+        let mut section = umbrella[unit.as_str()].clone();
+        section
+            .as_object_mut()
+            .expect("a section per unit")
+            .remove("enabled");
+        assert_eq!(
+            section, own,
+            "charts/erp/values.yaml drifted from values/{unit}.yaml"
+        );
+    }
+
+    // Dependencies built in a scratch copy, so the repository stays clean.
+    let scratch = tempfile::tempdir().expect("temp dir");
+    for chart in ["erp", "erp-service"] {
+        let from = infra().join("charts").join(chart);
+        let to = scratch.path().join(chart);
+        copy_tree(&from, &to);
+    }
+    let umbrella_dir = scratch.path().join("erp").display().to_string();
+    helm(&["dependency", "build", &umbrella_dir]);
+    let tags = "erp-auth-service.image.tag=1.0.0,erp-hrm-service.image.tag=1.0.0,erp-api-gateway.image.tag=0.1.0";
+    helm(&["lint", "--strict", &umbrella_dir, "--set", tags]);
+    let rendered = helm(&["template", "erp", &umbrella_dir, "--set", tags]);
+    let deployments: Vec<String> = rendered
+        .split("\n---")
+        .filter_map(|document| serde_yaml_ng::from_str::<Value>(document).ok())
+        .filter(|object| object["kind"] == "Deployment")
+        .map(|object| {
+            object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        deployments.len(),
+        3,
+        "auth, HRM and the gateway: {deployments:?}"
+    );
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("dir");
+    for entry in std::fs::read_dir(from).expect("read").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copied");
+        }
+    }
+}
