@@ -386,3 +386,49 @@ async fn a_deploy_killed_mid_stage_resumes_where_it_stopped() {
         Some("ghcr.io/company/erp-api-gateway:0.1.0")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_simulator_answers_watches_from_compacted_history_with_410_gone() {
+    let cluster = Cluster::start().await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<hyper::body::Bytes>>();
+    let base = format!(
+        "{}/api/v1/namespaces/{NAMESPACE}/configmaps",
+        cluster.simulator.url()
+    );
+    for name in ["a", "b"] {
+        let map = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {}});
+        let created = client
+            .request(
+                hyper::Request::post(&base)
+                    .header("content-type", "application/json")
+                    .body(http_body_util::Full::new(hyper::body::Bytes::from(
+                        map.to_string(),
+                    )))
+                    .expect("request"),
+            )
+            .await
+            .expect("answer");
+        assert_eq!(created.status(), 201);
+    }
+    cluster.simulator.compact();
+    let watch = client
+        .request(
+            hyper::Request::get(format!(
+                "{base}?&watch=true&resourceVersion=1&timeoutSeconds=2"
+            ))
+            .body(http_body_util::Full::new(hyper::body::Bytes::new()))
+            .expect("request"),
+        )
+        .await
+        .expect("answer");
+    let body = http_body_util::BodyExt::collect(watch.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    let event: Value =
+        serde_json::from_slice(body.split(|byte| *byte == b'\n').next().expect("a line"))
+            .expect("JSON");
+    assert_eq!(event["type"], "ERROR");
+    assert_eq!(event["object"]["code"], 410);
+}

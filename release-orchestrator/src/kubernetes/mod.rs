@@ -358,7 +358,23 @@ impl<'a> KubeTarget<'a> {
     /// previous version (reverse stage order) and removes the services it added.
     pub async fn deploy(&self, source: &ReleaseSource) -> anyhow::Result<()> {
         self.lock().await?;
-        let result = self.deploy_locked(source).await;
+        // Renewed well within its duration for as long as the deploy runs (a long rollout
+        // must not let the lease expire under it); a lost lease stops the deploy.
+        let renewing = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(u64::from(
+                    LEASE_SECONDS.unsigned_abs() / 3,
+                )))
+                .await;
+                if let Err(error) = self.renew().await {
+                    return error;
+                }
+            }
+        };
+        let result = tokio::select! {
+            result = self.deploy_locked(source) => result,
+            error = renewing => Err(error.context("the deploy lost its lock and stopped")),
+        };
         self.unlock().await;
         result
     }
