@@ -500,13 +500,17 @@ impl HttpFront {
 
 /// Headers passed on to the upstream as gRPC metadata (a `grpc-timeout` from the caller
 /// shortens the configured deadline, never lengthens it).
-const FORWARDED: [&str; 5] = [
+const FORWARDED: [&str; 6] = [
     "authorization",
     "x-request-id",
     "traceparent",
     "tracestate",
     "grpc-timeout",
+    FORWARDED_FOR,
 ];
+
+/// The caller's address, set by the gateway from the connection.
+const FORWARDED_FOR: &str = "x-forwarded-for";
 
 async fn unary(
     channel: MeshChannel,
@@ -552,6 +556,14 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
     // One id per request, the caller's if it sent one, passed on to the service.
     let request_id = request_id_of(&parts);
     parts.headers.insert(REQUEST_ID, request_id.clone());
+    // The services see the caller's address as the gateway saw it (their login lockout
+    // counts per source), never an address the caller claims.
+    parts.headers.remove(FORWARDED_FOR);
+    if let Some(peer) = peer
+        && let Ok(address) = HeaderValue::from_str(&peer.ip().to_string())
+    {
+        parts.headers.insert(FORWARDED_FOR, address);
+    }
     if let Some(refusal) = front.oversized(&parts) {
         let mut response = json_response(refusal.status, &refusal.body);
         let record = AccessRecord::default();

@@ -36,7 +36,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let keys = GrpcJwksSource::new(&config.auth.jwks_url, Duration::from_secs(2))?;
     let verifier = Arc::new(TokenVerifier::new(&config.auth, Arc::new(keys)));
     let front = HttpFront::new(
-        Contracts::bundled(),
+        Contracts::bundled_documented(),
         &config.upstreams,
         &config.client,
         Some(verifier),

@@ -531,7 +531,7 @@ mod tests {
     use super::*;
 
     fn bundled() -> Value {
-        document(Contracts::bundled(), "test")
+        document(Contracts::bundled_documented(), "test")
     }
 
     #[test]
@@ -551,6 +551,18 @@ mod tests {
             }
         }
         assert!(count > 100, "{count} bindings");
+    }
+
+    #[test]
+    fn descriptions_come_from_the_proto_comments() {
+        let doc = bundled();
+        let employee = &doc["components"]["schemas"]["erp.hrm.v1.Employee"];
+        assert!(
+            employee["properties"]["email"]["description"]
+                .as_str()
+                .is_some_and(|text| text.contains("Work email")),
+            "{employee}"
+        );
     }
 
     #[test]

@@ -58,7 +58,7 @@ async fn serve_gateway(
         ))
     });
     let front = HttpFront::new(
-        Contracts::bundled(),
+        Contracts::bundled_documented(),
         upstreams,
         &ClientConfig::default(),
         verifier,

@@ -7,6 +7,7 @@ use std::{
 };
 
 const DESCRIPTOR_FILE: &str = "erp_descriptor.bin";
+const DOCUMENTED_DESCRIPTOR_FILE: &str = "erp_descriptor_documented.bin";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
@@ -29,10 +30,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The descriptor bytes are written from protox's own pool: encoding prost_types'
     // FileDescriptorSet would drop the custom method options (access, http) we read at runtime.
+    // Two copies: with the proto comments (the gateway's OpenAPI descriptions) and without
+    // (every service decodes it at start; comments would only cost memory there).
+    fs::write(
+        out_dir.join(DOCUMENTED_DESCRIPTOR_FILE),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    compiler.include_source_info(false);
     fs::write(
         out_dir.join(DESCRIPTOR_FILE),
         compiler.encode_file_descriptor_set(),
     )?;
+    compiler.include_source_info(true);
 
     // Type names (`prost::Name`) let the event outbox find a payload's topic by its type.
     let mut prost_config = tonic_prost_build::Config::new();

@@ -249,7 +249,7 @@ impl LocalTarget<'_> {
         let release = &source.release;
         let state = self.state();
         std::fs::create_dir_all(state.root())?;
-        let copy = state.release_copy(&source.version());
+        let copy = state.release_copy(&source.version(), &source.digest());
         std::fs::create_dir_all(copy.parent().unwrap_or(state.root()))?;
         if copy != source.path {
             std::fs::write(&copy, &source.text)?;

@@ -357,14 +357,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 return deploy(&workspace, &environment, &run, &source).await;
             }
-            let copy = StateDir::new(environment.state_dir.clone()).release_copy(&to);
-            let text = std::fs::read_to_string(&copy).map_err(|_| {
-                anyhow!(
-                    "release {to} was never deployed to {} (no {}); `history` lists what was",
-                    environment.name,
-                    copy.display()
-                )
-            })?;
+            let version = to.trim_start_matches('v');
+            let copy = StateDir::new(environment.state_dir.clone())
+                .saved_release(version)?
+                .ok_or_else(|| {
+                    anyhow!(
+                        "release {version} was never deployed successfully to {}; `history` lists what was",
+                        environment.name
+                    )
+                })?;
+            let text = std::fs::read_to_string(&copy)
+                .with_context(|| format!("reading {}", copy.display()))?;
             let (release, mut problems) = parse(&text);
             problems.extend(validate(&release, Some(&workspace)));
             if !problems.is_empty() {

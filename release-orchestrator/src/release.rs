@@ -645,8 +645,8 @@ fn humantime_duration(text: &str) -> Option<std::time::Duration> {
     Some(match unit {
         "ms" => std::time::Duration::from_millis(number),
         "s" => std::time::Duration::from_secs(number),
-        "m" => std::time::Duration::from_secs(number * 60),
-        "h" => std::time::Duration::from_secs(number * 3600),
+        "m" => std::time::Duration::from_secs(number.checked_mul(60)?),
+        "h" => std::time::Duration::from_secs(number.checked_mul(3600)?),
         _ => return None,
     })
 }

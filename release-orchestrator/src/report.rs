@@ -127,7 +127,10 @@ impl Reporter {
     /// The environment after a successful deploy.
     pub fn summary(&self, state: &EnvironmentState) {
         if self.json {
-            self.emit(json!({"event": "deployed", "state": state}));
+            // The bootstrap secret stays in the owner-only state file, never in logs.
+            let mut shown = state.clone();
+            shown.bootstrap_secret = String::new();
+            self.emit(json!({"event": "deployed", "state": shown}));
             return;
         }
         let mut text = format!("\nrelease {} is running:\n", state.release);

@@ -117,9 +117,24 @@ impl StateDir {
         self.root.join("history.jsonl")
     }
 
-    /// Where release configs are kept for rollback: `releases/<version>.yml`.
-    pub fn release_copy(&self, version: &str) -> PathBuf {
-        self.root.join("releases").join(format!("{version}.yml"))
+    /// Where a release config is kept for rollback: `releases/<version>-<digest>.yml`, so
+    /// an edited config of the same version never overwrites the one that ran.
+    pub fn release_copy(&self, version: &str, digest: &str) -> PathBuf {
+        self.root
+            .join("releases")
+            .join(format!("{version}-{}.yml", &digest[..digest.len().min(12)]))
+    }
+
+    /// The saved config of the newest successful deploy (or rollback) of `version`.
+    pub fn saved_release(&self, version: &str) -> anyhow::Result<Option<PathBuf>> {
+        Ok(self
+            .history()?
+            .into_iter()
+            .rev()
+            .filter(|entry| entry.release == version && entry.result == "succeeded")
+            .filter(|entry| entry.action == "deploy" || entry.action == "rollback")
+            .map(|entry| self.release_copy(&entry.release, &entry.digest))
+            .find(|path| path.is_file()))
     }
 
     /// The state, if a deploy left one.

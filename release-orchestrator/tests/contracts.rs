@@ -176,6 +176,18 @@ fn each_contract_edit_reaches_exactly_the_units_it_affects() {
     assert_eq!(units(&report), hrm_and_gateway(&[Wire]));
 
     let report = repo.change(
+        "swap-fields",
+        employee,
+        "string first_name = 4;\n  // Family name.\n  string last_name = 5;",
+        "string first_name = 5;\n  // Family name.\n  string last_name = 4;",
+    );
+    assert_eq!(
+        units(&report),
+        hrm_and_gateway(&[Wire]),
+        "swapped numbers break the wire"
+    );
+
+    let report = repo.change(
         "rename-field",
         employee,
         "string position = 8;",

@@ -240,6 +240,16 @@ impl Contracts {
         })
     }
 
+    /// The same contracts with every proto comment (source info) kept, for generated
+    /// documentation; services use [`Contracts::bundled`], which is lighter.
+    pub fn bundled_documented() -> &'static Contracts {
+        static DOCUMENTED: OnceLock<Contracts> = OnceLock::new();
+        DOCUMENTED.get_or_init(|| {
+            Contracts::decode(crate::DOCUMENTED_FILE_DESCRIPTOR_SET)
+                .expect("the documented descriptor set is valid (checked by erp-proto's tests)")
+        })
+    }
+
     /// Reads the contracts from an encoded `FileDescriptorSet`.
     pub fn decode(bytes: &[u8]) -> Result<Self, ContractError> {
         let pool = DescriptorPool::decode(bytes)?;

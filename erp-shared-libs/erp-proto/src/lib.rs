@@ -9,9 +9,15 @@ pub use contracts::{
     Requirement,
 };
 
-/// The encoded `google.protobuf.FileDescriptorSet` of every contract, custom options included.
+/// The encoded `google.protobuf.FileDescriptorSet` of every contract, custom options
+/// included, without source info (what services decode and serve by reflection).
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/erp_descriptor.bin"));
+
+/// The same set with source info: every proto comment, for generated documentation
+/// (the gateway's OpenAPI descriptions).
+pub const DOCUMENTED_FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/erp_descriptor_documented.bin"));
 
 /// Generated code of the `erp.*` packages, one module per package and major version.
 #[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, missing_docs)]

@@ -24,6 +24,30 @@ fn the_bundled_descriptor_set_decodes() {
 }
 
 #[test]
+fn the_documented_set_is_the_same_contracts_with_their_comments() {
+    let documented = Contracts::decode(erp_proto::DOCUMENTED_FILE_DESCRIPTOR_SET).expect("decodes");
+    let lean = contracts();
+    assert_eq!(documented.methods().count(), lean.methods().count());
+    for (with, without) in documented.methods().zip(lean.methods()) {
+        assert_eq!(with.grpc_path, without.grpc_path);
+        assert_eq!(with.access, without.access, "{}", with.grpc_path);
+        assert_eq!(with.http, without.http, "{}", with.grpc_path);
+    }
+    let has_comments = |pool: &prost_reflect::DescriptorPool| {
+        pool.files()
+            .any(|file| file.file_descriptor_proto().source_code_info.is_some())
+    };
+    assert!(has_comments(documented.pool()));
+    assert!(!has_comments(lean.pool()), "services decode no comments");
+    assert!(
+        erp_proto::FILE_DESCRIPTOR_SET.len() < erp_proto::DOCUMENTED_FILE_DESCRIPTOR_SET.len() / 2,
+        "{} vs {} bytes",
+        erp_proto::FILE_DESCRIPTOR_SET.len(),
+        erp_proto::DOCUMENTED_FILE_DESCRIPTOR_SET.len()
+    );
+}
+
+#[test]
 fn every_domain_service_exists_and_has_methods() {
     for service in SERVICES {
         assert!(

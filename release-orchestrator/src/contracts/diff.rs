@@ -181,6 +181,22 @@ fn diff_messages(base: &ContractVersion, head: &ContractVersion, changes: &mut V
                             ChangeClass::Wire,
                             format!("field {} type {was_type} → {now_type}", field.number()),
                         );
+                    } else if field.name() != now.name()
+                        && (new.get_field_by_name(field.name()).is_some()
+                            || old.get_field_by_name(now.name()).is_some())
+                    {
+                        // The number now carries another field that exists on the other
+                        // side too: fields swapped or a number was reused.
+                        push(
+                            symbol.clone(),
+                            ChangeClass::Wire,
+                            format!(
+                                "field {} now carries {} (was {}): numbers swapped or reused",
+                                field.number(),
+                                now.name(),
+                                field.name()
+                            ),
+                        );
                     } else if field.json_name() != now.json_name() || field.name() != now.name() {
                         push(
                             symbol.clone(),

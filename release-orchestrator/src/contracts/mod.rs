@@ -275,8 +275,10 @@ impl Reach {
 
 /// The whole check between two revisions of `repo`.
 pub fn affected(repo: &Path, base: &str, head: &str) -> anyhow::Result<Report> {
-    let base_commit = source::resolve(repo, base)?;
     let head_commit = source::resolve(repo, head)?;
+    // From where the change branched off: later commits on the base branch are not part
+    // of this change (they would look like removals).
+    let base_commit = source::merge_base(repo, &source::resolve(repo, base)?, &head_commit)?;
     let paths = source::changed_paths(repo, &base_commit, &head_commit)?;
     let contracts_changed = paths.iter().any(|path| path.starts_with("proto/"));
     let manifests = source::manifests_at(repo, &head_commit)?;

@@ -43,6 +43,14 @@ pub fn resolve(repo: &Path, revision: &str) -> anyhow::Result<String> {
     .to_owned())
 }
 
+/// The commit `head` branched off from `base` (`base` itself when head contains it).
+pub fn merge_base(repo: &Path, base: &str, head: &str) -> anyhow::Result<String> {
+    Ok(git(repo, &["merge-base", base, head])
+        .with_context(|| format!("{base} and {head} share no history"))?
+        .trim()
+        .to_owned())
+}
+
 /// Every `.proto` under `proto/` at `revision`, by its import name (`erp/hrm/v1/employee.proto`).
 pub fn proto_sources(repo: &Path, revision: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let listing = git(

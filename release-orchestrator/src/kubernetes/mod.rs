@@ -41,6 +41,8 @@ pub const FIELD_MANAGER: &str = "release-orchestrator";
 pub const HISTORY_CONFIG_MAP: &str = "erp-release-history";
 /// The Lease that serializes deploys to one environment.
 pub const LOCK_LEASE: &str = "erp-release-lock";
+/// How many releases the history ConfigMap keeps.
+const HISTORY_KEPT: usize = 100;
 /// How long a lock holder may go without renewing before another deploy takes over.
 const LEASE_SECONDS: i32 = 30;
 
@@ -149,8 +151,11 @@ impl<'a> KubeTarget<'a> {
     }
 
     async fn record(&self, record: ReleaseRecord) -> anyhow::Result<()> {
-        let mut history = self.history().await?;
+        let mut history = self.history().await.unwrap_or_default();
         history.push(record);
+        // A ConfigMap holds at most 1 MiB: keep the newest records.
+        let excess = history.len().saturating_sub(HISTORY_KEPT);
+        history.drain(..excess);
         let text = serde_json::to_string_pretty(&history)?;
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
         let map = serde_json::json!({
@@ -359,27 +364,52 @@ impl<'a> KubeTarget<'a> {
     pub async fn deploy(&self, source: &ReleaseSource) -> anyhow::Result<()> {
         self.lock().await?;
         // Renewed well within its duration for as long as the deploy runs (a long rollout
-        // must not let the lease expire under it); a lost lease stops the deploy.
+        // must not let the lease expire under it). A failed renewal is retried; only when
+        // the lease is really lost (taken over, or not renewed for its whole duration) is
+        // it noted, and the deploy then fails at its next stage through the normal
+        // rollback path.
+        let lost: std::sync::Mutex<Option<anyhow::Error>> = std::sync::Mutex::new(None);
         let renewing = async {
+            let mut renewed = Instant::now();
             loop {
-                tokio::time::sleep(Duration::from_secs(u64::from(
-                    LEASE_SECONDS.unsigned_abs() / 3,
-                )))
-                .await;
-                if let Err(error) = self.renew().await {
-                    return error;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if renewed.elapsed()
+                    < Duration::from_secs(u64::from(LEASE_SECONDS.unsigned_abs() / 3))
+                {
+                    continue;
+                }
+                match self.renew().await {
+                    Ok(()) => renewed = Instant::now(),
+                    Err(error) => {
+                        let taken = error.to_string().contains("taken over");
+                        if taken
+                            || renewed.elapsed()
+                                >= Duration::from_secs(u64::from(LEASE_SECONDS.unsigned_abs()))
+                        {
+                            if let Ok(mut slot) = lost.lock() {
+                                slot.get_or_insert(error);
+                            }
+                            return;
+                        }
+                    }
                 }
             }
         };
+        let deploying = self.deploy_locked(source, &lost);
+        tokio::pin!(deploying);
         let result = tokio::select! {
-            result = self.deploy_locked(source) => result,
-            error = renewing => Err(error.context("the deploy lost its lock and stopped")),
+            result = &mut deploying => result,
+            () = renewing => deploying.await,
         };
         self.unlock().await;
         result
     }
 
-    async fn deploy_locked(&self, source: &ReleaseSource) -> anyhow::Result<()> {
+    async fn deploy_locked(
+        &self,
+        source: &ReleaseSource,
+        lost: &std::sync::Mutex<Option<anyhow::Error>>,
+    ) -> anyhow::Result<()> {
         let started = Instant::now();
         let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let release = &source.release;
@@ -421,8 +451,8 @@ impl<'a> KubeTarget<'a> {
         let mut failure = None;
         for (index, names) in stages.iter().enumerate() {
             self.reporter.stage(index + 1, stages.len(), names);
-            if let Err(error) = self.renew().await {
-                failure = Some(error);
+            if let Some(error) = lost.lock().ok().and_then(|mut slot| slot.take()) {
+                failure = Some(error.context("the deploy lost its lock"));
                 break;
             }
             let mut rollouts = Vec::new();
@@ -506,7 +536,13 @@ impl<'a> KubeTarget<'a> {
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             error: Some(format!("{error:#}")),
         })
-        .await?;
+        .await
+        .unwrap_or_else(|record_error| {
+            // The deploy's own failure is what the caller must see.
+            tracing_free_warn(&format!(
+                "the history could not be written: {record_error:#}"
+            ));
+        });
         match rollback {
             Ok(()) => Err(error.context(format!(
                 "release {release_version} failed; every service it changed is back on its previous version"
@@ -555,7 +591,11 @@ impl<'a> KubeTarget<'a> {
                 .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
                 .take(63)
                 .collect();
-            let timeout = suite.timeout.unwrap_or(Duration::from_secs(600));
+            // Kubernetes takes whole seconds, at least one.
+            let timeout = suite
+                .timeout
+                .unwrap_or(Duration::from_secs(600))
+                .max(Duration::from_secs(1));
             let job: Job = serde_json::from_value(serde_json::json!({
                 "apiVersion": "batch/v1", "kind": "Job",
                 "metadata": {"name": name, "labels": {
@@ -715,14 +755,14 @@ impl Renderer {
             );
         }
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let objects = text
-            .split("\n---")
-            .filter_map(|document| {
-                serde_yaml_ng::from_str::<Option<DynamicObject>>(document)
-                    .ok()
-                    .flatten()
-            })
-            .collect::<Vec<_>>();
+        let mut objects = Vec::new();
+        for document in text.split("\n---") {
+            let parsed: Option<DynamicObject> =
+                serde_yaml_ng::from_str(document).map_err(|error| {
+                    anyhow!("helm template {unit} rendered an unreadable object: {error}")
+                })?;
+            objects.extend(parsed);
+        }
         use sha2::Digest as _;
         let digest = sha2::Sha256::digest(text.as_bytes())
             .iter()
@@ -777,9 +817,12 @@ pub fn rollout_state(deployment: &Deployment) -> Rollout {
             );
         }
     }
-    let updated = status.updated_replicas.unwrap_or(0) >= wanted;
-    let available = status.available_replicas.unwrap_or(0) >= wanted;
-    if updated && available {
+    // As `kubectl rollout status`: every replica is of the new revision (no old pods
+    // left, which would otherwise count as available) and all of them are available.
+    let updated = status.updated_replicas.unwrap_or(0);
+    let total = status.replicas.unwrap_or(0);
+    let available = status.available_replicas.unwrap_or(0);
+    if updated >= wanted && total == updated && available >= updated {
         Rollout::Available
     } else {
         Rollout::InProgress
@@ -812,4 +855,53 @@ pub fn helm_binary() -> std::path::PathBuf {
 /// Whether `root` has the chart (for a clear error before connecting).
 pub fn chart_exists(root: &Path) -> bool {
     root.join("infra/charts/erp-service/Chart.yaml").is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(generation: i64, status: serde_json::Value) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "x", "generation": generation},
+            "spec": {"replicas": 2, "selector": {}, "template": {}},
+            "status": status,
+        }))
+        .expect("a deployment")
+    }
+
+    #[test]
+    fn a_rollout_is_done_only_when_every_replica_is_new_and_available() {
+        let surging = deployment(
+            2,
+            serde_json::json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2, "availableReplicas": 2}),
+        );
+        assert_eq!(
+            rollout_state(&surging),
+            Rollout::InProgress,
+            "an old pod is still there"
+        );
+        let done = deployment(
+            2,
+            serde_json::json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}),
+        );
+        assert_eq!(rollout_state(&done), Rollout::Available);
+        let stale = deployment(
+            3,
+            serde_json::json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2,
+                "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}),
+        );
+        assert_eq!(
+            rollout_state(&stale),
+            Rollout::InProgress,
+            "the status is about generation 2"
+        );
+        let failed = deployment(
+            3,
+            serde_json::json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 0, "availableReplicas": 2,
+                "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "no"}]}),
+        );
+        assert_eq!(rollout_state(&failed), Rollout::Failed("no".to_owned()));
+    }
 }
