@@ -422,6 +422,17 @@ fn read_services(node: &Node, release: &mut Release, problems: &mut Vec<Problem>
             ));
             continue;
         }
+        if !is_dns_label(&service.name) {
+            problems.push(Problem::new(
+                item.line,
+                join(&prefix, "name"),
+                format!(
+                    "`{}` is not a unit name: lower-case letters, digits and `-`, at most 63, starting and ending with a letter or digit",
+                    service.name
+                ),
+            ));
+            continue;
+        }
         if !has_version {
             problems.push(Problem::new(
                 item.line,
@@ -707,6 +718,18 @@ fn strip_number(text: &str) -> &str {
         }
         _ => trimmed,
     }
+}
+
+/// A DNS-1123 label: what Kubernetes object names, helm release names and our folder
+/// names all accept.
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
 }
 
 /// `[a, b]` or `a` → names.

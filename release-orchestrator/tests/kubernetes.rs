@@ -432,3 +432,37 @@ async fn the_simulator_answers_watches_from_compacted_history_with_410_gone() {
     assert_eq!(event["type"], "ERROR");
     assert_eq!(event["object"]["code"], 410);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn release_settings_reach_the_rendered_objects() {
+    let cluster = Cluster::start().await;
+    let release = cluster.release(
+        "v1.0.0-tuned",
+        &[(
+            "    repository: \"company/erp-hrm-service\"\n",
+            "    repository: \"company/erp-hrm-service\"\n    replicas: 3\n    env:\n      ERP_HRM__WORKDAY__STARTS_AT: \"08:30:00\"\n",
+        )],
+    );
+    assert!(
+        cluster
+            .orchestrator(&["deploy", &release])
+            .await
+            .status
+            .success()
+    );
+    let deployment = cluster
+        .simulator
+        .object("apps/v1", "deployments", NAMESPACE, "erp-hrm-service")
+        .expect("hrm");
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    let config = cluster
+        .simulator
+        .object("v1", "configmaps", NAMESPACE, "erp-hrm-service")
+        .expect("hrm's ConfigMap");
+    assert_eq!(config["data"]["ERP_HRM__WORKDAY__STARTS_AT"], "08:30:00");
+    let history = cluster.history();
+    assert_eq!(
+        history[0]["settings"]["erp-hrm-service"]["replicas"], 3,
+        "kept for rollbacks"
+    );
+}

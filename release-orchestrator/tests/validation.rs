@@ -216,6 +216,12 @@ fn every_kind_of_problem_is_reported_with_its_line_and_key() {
             "not a duration",
         ),
         (
+            "release: {version: \"1.0.0\"}\nservices:\n  - name: Bad_Name\n    version: \"1.0.0\"\n",
+            3,
+            "services[0].name",
+            "not a unit name",
+        ),
+        (
             "release: {version: \"1.0.0\"}\nservices: []\ntesting:\n  smoke_tests:\n    - flavour: x\n",
             5,
             "testing.smoke_tests.flavour",

@@ -64,6 +64,38 @@ pub struct ReleaseRecord {
     /// What went wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Service → its release-config settings (so a rollback renders it as it ran).
+    #[serde(default)]
+    pub settings: BTreeMap<String, UnitSettings>,
+}
+
+/// What a release config says about one unit beyond its version: replicas, `ERP_*`
+/// settings, another chart, extra values files.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct UnitSettings {
+    /// Replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// `ERP_*` settings added to the unit's ConfigMap.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// A chart instead of `infra/charts/erp-service` (a path in the repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    /// Values files applied after the unit's own (paths in the repository).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+impl UnitSettings {
+    fn of(spec: &crate::release::ServiceSpec) -> Self {
+        Self {
+            replicas: spec.replicas,
+            env: spec.env.clone(),
+            chart: spec.chart.clone(),
+            values: spec.values.clone(),
+        }
+    }
 }
 
 /// A service this deploy applied, and what ran before it (None: it is new).
@@ -176,13 +208,20 @@ impl<'a> KubeTarget<'a> {
     /// The versions the last successful release left running.
     pub async fn running_versions(&self) -> anyhow::Result<BTreeMap<String, String>> {
         Ok(self
+            .running_release()
+            .await?
+            .map(|record| record.versions)
+            .unwrap_or_default())
+    }
+
+    /// The last successful release.
+    async fn running_release(&self) -> anyhow::Result<Option<ReleaseRecord>> {
+        Ok(self
             .history()
             .await?
             .into_iter()
             .rev()
-            .find(|record| record.result == "succeeded")
-            .map(|record| record.versions)
-            .unwrap_or_default())
+            .find(|record| record.result == "succeeded"))
     }
 
     /// Takes the environment's Lease, or says who holds it.
@@ -285,10 +324,11 @@ impl<'a> KubeTarget<'a> {
         unit: &str,
         version: &str,
         release: &str,
+        settings: UnitSettings,
     ) -> anyhow::Result<(Vec<DynamicObject>, String)> {
         let renderer = self.renderer.clone();
         let (unit, version, release) = (unit.to_owned(), version.to_owned(), release.to_owned());
-        tokio::task::spawn_blocking(move || renderer.render(&unit, &version, &release))
+        tokio::task::spawn_blocking(move || renderer.render(&unit, &version, &release, &settings))
             .await
             .map_err(|error| anyhow!("rendering stopped: {error}"))?
     }
@@ -425,7 +465,17 @@ impl<'a> KubeTarget<'a> {
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default();
-        let previous = self.running_versions().await?;
+        let running = self.running_release().await?;
+        let previous = running
+            .as_ref()
+            .map(|record| record.versions.clone())
+            .unwrap_or_default();
+        let previous_settings = running.map(|record| record.settings).unwrap_or_default();
+        let settings: BTreeMap<String, UnitSettings> = release
+            .services
+            .iter()
+            .map(|spec| (spec.name.clone(), UnitSettings::of(spec)))
+            .collect();
         let stages = plan::stages(release);
         // Every unit is rendered before anything is applied: a chart or values problem in
         // the last stage must not leave the first ones half-changed.
@@ -436,8 +486,11 @@ impl<'a> KubeTarget<'a> {
             .map(|name| {
                 let version = version_of(name);
                 let release_version = release_version.clone();
+                let unit_settings = settings.get(name.as_str()).cloned().unwrap_or_default();
                 async move {
-                    let rendered = self.render_async(name, &version, &release_version).await;
+                    let rendered = self
+                        .render_async(name, &version, &release_version, unit_settings)
+                        .await;
                     (name.clone(), rendered)
                 }
             });
@@ -510,6 +563,7 @@ impl<'a> KubeTarget<'a> {
                 started_at,
                 duration_ms,
                 error: None,
+                settings,
             })
             .await?;
             self.reporter.line(&format!(
@@ -521,7 +575,9 @@ impl<'a> KubeTarget<'a> {
         self.reporter.line(&format!(
             "release {release_version} failed: {error:#}; rolling back what it changed"
         ));
-        let rollback = self.roll_back(&changed, &release_version).await;
+        let rollback = self
+            .roll_back(&changed, &release_version, &previous_settings)
+            .await;
         let result = if rollback.is_ok() {
             "rolled_back"
         } else {
@@ -535,6 +591,7 @@ impl<'a> KubeTarget<'a> {
             started_at,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             error: Some(format!("{error:#}")),
+            settings,
         })
         .await
         .unwrap_or_else(|record_error| {
@@ -658,7 +715,12 @@ impl<'a> KubeTarget<'a> {
     }
 
     /// Returns `changed` services to what ran before, last stage first; removes new ones.
-    async fn roll_back(&self, changed: &[ChangedService], release: &str) -> anyhow::Result<()> {
+    async fn roll_back(
+        &self,
+        changed: &[ChangedService],
+        release: &str,
+        previous_settings: &BTreeMap<String, UnitSettings>,
+    ) -> anyhow::Result<()> {
         let mut by_stage: BTreeMap<usize, Vec<&ChangedService>> = BTreeMap::new();
         for entry in changed {
             by_stage.entry(entry.stage).or_default().push(entry);
@@ -669,12 +731,20 @@ impl<'a> KubeTarget<'a> {
                 steps.push(async move {
                     match before {
                         Some(version) => {
-                            let (objects, _) = self.render_async(name, version, release).await?;
+                            let unit_settings = previous_settings
+                                .get(name.as_str())
+                                .cloned()
+                                .unwrap_or_default();
+                            let (objects, _) = self
+                                .render_async(name, version, release, unit_settings)
+                                .await?;
                             self.roll_out(name, &objects).await?;
                             self.reporter.finished(name, version, "rolled back");
                         }
                         None => {
-                            let (objects, _) = self.render_async(name, "0.0.0", release).await?;
+                            let (objects, _) = self
+                                .render_async(name, "0.0.0", release, UnitSettings::default())
+                                .await?;
                             self.remove(name, &objects).await?;
                             self.reporter.finished(
                                 name,
@@ -714,33 +784,50 @@ pub struct Renderer {
 
 impl Renderer {
     /// Renders one unit at `version` with `helm template`.
+    /// Values, last wins: the chart's, `infra/values/<unit>.yaml`, the release's values
+    /// files, the release's replicas and `env`, then the environment's overrides.
     pub fn render(
         &self,
         unit: &str,
         version: &str,
         release: &str,
+        settings: &UnitSettings,
     ) -> anyhow::Result<(Vec<DynamicObject>, String)> {
         let root = &self.root;
-        let overrides = tempfile::NamedTempFile::new()?;
+        let from_release = tempfile::NamedTempFile::new()?;
+        let mut overlay = serde_json::Map::new();
+        if let Some(replicas) = settings.replicas {
+            overlay.insert("replicas".to_owned(), serde_json::json!(replicas));
+        }
+        if !settings.env.is_empty() {
+            overlay.insert("config".to_owned(), serde_json::json!(settings.env));
+        }
+        std::fs::write(from_release.path(), serde_yaml_ng::to_string(&overlay)?)?;
+        let from_environment = tempfile::NamedTempFile::new()?;
         let values = self
             .overrides
             .get(unit)
             .cloned()
             .unwrap_or(serde_yaml_ng::Value::Null);
-        std::fs::write(overrides.path(), serde_yaml_ng::to_string(&values)?)?;
-        let output = Command::new(helm_binary())
+        std::fs::write(from_environment.path(), serde_yaml_ng::to_string(&values)?)?;
+        let chart = settings
+            .chart
+            .clone()
+            .unwrap_or_else(|| "infra/charts/erp-service".to_owned());
+        let mut command = Command::new(helm_binary());
+        command
             .current_dir(root)
-            .args([
-                "template",
-                unit,
-                "infra/charts/erp-service",
-                "--namespace",
-                &self.namespace,
-            ])
+            .args(["template", unit, &chart, "--namespace", &self.namespace])
             .arg("-f")
-            .arg(format!("infra/values/{unit}.yaml"))
+            .arg(format!("infra/values/{unit}.yaml"));
+        for file in &settings.values {
+            command.arg("-f").arg(file);
+        }
+        let output = command
             .arg("-f")
-            .arg(overrides.path())
+            .arg(from_release.path())
+            .arg("-f")
+            .arg(from_environment.path())
             .arg("--set")
             .arg(format!(
                 "image.tag={version},release={release},image.repository={}/{unit}",
