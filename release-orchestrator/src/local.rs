@@ -265,9 +265,12 @@ impl LocalTarget<'_> {
         }
         let bootstrap_secret = uuid::Uuid::new_v4().simple().to_string();
         let mut started = Started::default();
-        let result = self
-            .start_stages(source, bin_dir, &bootstrap_secret, &mut started)
-            .await;
+        // Ctrl-C while stages start goes through the failure path: what started stops (the
+        // children have their own process group, so the terminal's signal misses them).
+        let result = tokio::select! {
+            result = self.start_stages(source, bin_dir, &bootstrap_secret, &mut started) => result,
+            _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted (Ctrl-C) while starting the stages")),
+        };
         if let Err(error) = result {
             self.reporter.line(&format!("deploy failed: {error:#}"));
             started.stop_all(self.reporter);
@@ -294,15 +297,17 @@ impl LocalTarget<'_> {
         };
         state.save(&environment_state)?;
         if let Some(gateway) = &gateway_url {
-            let smoke_result = smoke::run(
+            let smoke = smoke::run(
                 gateway,
                 &bootstrap_secret,
                 release,
                 self.workspace,
                 self.reporter,
-            )
-            .await
-            .context("smoke tests through the gateway");
+            );
+            let smoke_result = tokio::select! {
+                result = smoke => result.context("smoke tests through the gateway"),
+                _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted (Ctrl-C) during the smoke tests")),
+            };
             if let Err(error) = smoke_result {
                 self.reporter.line(&format!("deploy failed: {error:#}"));
                 started.stop_all(self.reporter);

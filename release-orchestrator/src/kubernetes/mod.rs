@@ -437,9 +437,17 @@ impl<'a> KubeTarget<'a> {
         };
         let deploying = self.deploy_locked(source, &lost);
         tokio::pin!(deploying);
+        let finished = async {
+            tokio::select! {
+                result = &mut deploying => result,
+                () = renewing => deploying.await,
+            }
+        };
         let result = tokio::select! {
-            result = &mut deploying => result,
-            () = renewing => deploying.await,
+            result = finished => result,
+            _ = tokio::signal::ctrl_c() => Err(anyhow!(
+                "interrupted (Ctrl-C): the release may be partly applied; run the same deploy again to resume it, or `rollback --to` the previous release"
+            )),
         };
         self.unlock().await;
         result
