@@ -127,12 +127,9 @@ impl LocalTarget<'_> {
     /// In the foreground (not detached) it then supervises until Ctrl-C.
     pub async fn deploy(&self, source: &ReleaseSource) -> anyhow::Result<()> {
         let state = self.state();
-        let previous = state.load()?.filter(|previous| {
-            previous
-                .services
-                .iter()
-                .any(|service| state::is_alive(service.pid))
-        });
+        let previous = state
+            .load()?
+            .filter(|previous| previous.services.iter().any(RunningService::is_running));
         let started_at = Instant::now();
         // Built first: a build failure leaves whatever runs untouched.
         let outcome = match self.binaries(&source.release) {
@@ -260,7 +257,7 @@ impl LocalTarget<'_> {
                 previous.release
             ));
             for service in previous.services.iter().rev() {
-                state::stop_process(service.pid, STOP_GRACE);
+                service.stop(STOP_GRACE);
             }
         }
         let bootstrap_secret = uuid::Uuid::new_v4().simple().to_string();
@@ -426,6 +423,7 @@ impl LocalTarget<'_> {
                     pid: child.id(),
                     address: addresses[name].url(kind),
                     log: log.clone(),
+                    started: state::process_start(child.id()),
                 };
                 self.reporter
                     .service(name, &version, &format!("started (pid {})", running.pid));
@@ -497,6 +495,7 @@ impl LocalTarget<'_> {
             pid: child.id(),
             address: String::new(),
             log: log.clone(),
+            started: state::process_start(child.id()),
         };
         started.services.push((running, Some(child)));
         let began = Instant::now();
@@ -655,7 +654,7 @@ impl LocalTarget<'_> {
             return Ok(false);
         };
         for service in current.services.iter().rev() {
-            if state::stop_process(service.pid, STOP_GRACE) {
+            if service.stop(STOP_GRACE) {
                 self.reporter
                     .line(&format!("stopped {} (pid {})", service.name, service.pid));
             }

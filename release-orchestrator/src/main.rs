@@ -423,7 +423,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|service| {
                         serde_json::json!({
                             "name": service.name, "version": service.version, "pid": service.pid,
-                            "address": service.address, "alive": state::is_alive(service.pid),
+                            "address": service.address, "alive": service.is_running(),
                         })
                     })
                     .collect();
@@ -444,7 +444,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         service.version,
                         service.address,
                         service.pid,
-                        if state::is_alive(service.pid) {
+                        if service.is_running() {
                             "running"
                         } else {
                             "NOT RUNNING"
@@ -455,10 +455,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("gateway: {gateway}");
                 }
             }
-            let all_alive = current
-                .services
-                .iter()
-                .all(|service| state::is_alive(service.pid));
+            let all_alive = current.services.iter().all(|service| service.is_running());
             Ok(if all_alive {
                 ExitCode::SUCCESS
             } else {

@@ -29,6 +29,36 @@ pub struct RunningService {
     pub address: String,
     /// Its log file.
     pub log: PathBuf,
+    /// When the process started (clock ticks since boot, `/proc/<pid>/stat`): a recycled
+    /// pid of another process never matches, so it is never signalled.
+    #[serde(default)]
+    pub started: Option<u64>,
+}
+
+impl RunningService {
+    /// Whether this very process still runs (same pid and the same start time).
+    pub fn is_running(&self) -> bool {
+        is_alive(self.pid)
+            && match (self.started, process_start(self.pid)) {
+                (Some(recorded), Some(now)) => recorded == now,
+                _ => true,
+            }
+    }
+
+    /// Stops it (SIGTERM, SIGKILL after `grace`) if it is still this process; whether it
+    /// was running.
+    pub fn stop(&self, grace: Duration) -> bool {
+        self.is_running() && stop_process(self.pid, grace)
+    }
+}
+
+/// The start time of a process in clock ticks since boot (Linux), if known.
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command (which may hold spaces) start with the state (field 3);
+    // the start time is field 22.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// The environment as the last deploy left it.
@@ -57,7 +87,7 @@ impl EnvironmentState {
     pub fn running_versions(&self) -> BTreeMap<String, Version> {
         self.services
             .iter()
-            .filter(|service| is_alive(service.pid))
+            .filter(|service| service.is_running())
             .filter_map(|service| {
                 Some((service.name.clone(), Version::parse(&service.version).ok()?))
             })
@@ -253,4 +283,33 @@ pub fn tail(path: &Path, lines: usize) -> Vec<String> {
         .iter()
         .map(|line| (*line).to_owned())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn this_process(started: Option<u64>) -> RunningService {
+        RunningService {
+            name: "me".to_owned(),
+            version: "1.0.0".to_owned(),
+            kind: UnitKind::Service,
+            pid: std::process::id(),
+            address: String::new(),
+            log: PathBuf::new(),
+            started,
+        }
+    }
+
+    #[test]
+    fn a_recycled_pid_is_not_mistaken_for_the_recorded_process() {
+        let started = process_start(std::process::id());
+        assert!(started.is_some(), "this process has a start time");
+        assert!(this_process(started).is_running());
+        let other = started.map(|ticks| ticks + 1);
+        assert!(
+            !this_process(other).is_running(),
+            "same pid, another start time: not ours, never signalled"
+        );
+    }
 }
