@@ -504,3 +504,61 @@ async fn dispatch_triggers_exactly_the_affected_repositories() {
         );
     }
 }
+
+#[test]
+fn a_shared_library_commit_reaches_the_units_whose_cargo_files_depend_on_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let write = |path: &str, text: &str| {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        std::fs::write(path, text).expect("written");
+    };
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository");
+    for unit in ["erp-shared-libs", "erp-auth-service", "erp-hrm-service"] {
+        write(
+            &format!("{unit}/service.yaml"),
+            &std::fs::read_to_string(ours.join(unit).join("service.yaml")).expect("manifest"),
+        );
+    }
+    write(
+        "erp-shared-libs/erp-kit/Cargo.toml",
+        "[package]\nname = \"erp-kit\"\nversion = \"1.0.0\"\n",
+    );
+    write("erp-shared-libs/erp-kit/src/lib.rs", "//! kit\n");
+    write(
+        "erp-shared-libs/erp-db/Cargo.toml",
+        "[package]\nname = \"erp-db\"\nversion = \"1.0.0\"\n\n[dependencies]\nkit = { package = \"erp-kit\", path = \"../erp-kit\" }\n",
+    );
+    write(
+        "erp-hrm-service/Cargo.toml",
+        "[package]\nname = \"erp-hrm-service\"\nversion = \"1.0.0\"\n\n[dependencies]\nerp-db = { path = \"../erp-shared-libs/erp-db\" }\n",
+    );
+    write(
+        "erp-auth-service/Cargo.toml",
+        "[package]\nname = \"erp-auth-service\"\nversion = \"1.0.0\"\n\n[dependencies]\nserde = \"1\"\n",
+    );
+    git(root, &["init", "-q", "-b", "main"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    write("erp-shared-libs/erp-kit/src/lib.rs", "//! kit, changed\n");
+    git(root, &["commit", "-q", "-am", "change the kit"]);
+
+    let report = affected(root, "HEAD~1", "HEAD").expect("the check runs");
+    let reached: BTreeMap<String, BTreeSet<String>> = report
+        .units
+        .iter()
+        .map(|impact| (impact.unit.clone(), impact.shared_libs.clone()))
+        .collect();
+    let kit = BTreeSet::from(["erp-kit".to_owned()]);
+    assert_eq!(
+        reached,
+        BTreeMap::from([
+            ("erp-hrm-service".to_owned(), kit.clone()),
+            ("erp-shared-libs".to_owned(), kit),
+        ]),
+        "HRM through erp-db (renamed dependency), the libs themselves; auth not at all"
+    );
+}

@@ -2,7 +2,8 @@
 //! two git revisions compiled and compared symbol by symbol, every change followed through
 //! message nesting to the methods and events that carry it, then to the units whose
 //! `service.yaml` serves, uses, publishes or consumes them. Changes under
-//! `erp-shared-libs/<crate>` reach the units whose crates depend on it. A wire or REST
+//! `erp-shared-libs/<crate>` reach the units whose crates depend on it (their
+//! `Cargo.toml` files at the head revision). A wire or REST
 //! break inside an existing `vN` package fails the check; it belongs in `vN+1`.
 
 pub mod diff;
@@ -12,10 +13,9 @@ pub mod source;
 use std::{
     collections::{BTreeMap, BTreeSet, VecDeque},
     path::Path,
-    process::Command,
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use serde::Serialize;
 
 use self::diff::{Carrier, ChangeClass, ContractVersion, SymbolChange};
@@ -297,7 +297,7 @@ pub fn affected(repo: &Path, base: &str, head: &str) -> anyhow::Result<Report> {
         .filter_map(|rest| rest.split_once('/').map(|(krate, _)| krate.to_owned()))
         .collect();
     if !changed_crates.is_empty() {
-        let dependents = shared_lib_dependents(repo, &changed_crates)?;
+        let dependents = shared_lib_dependents(repo, &head_commit, &changed_crates)?;
         for (unit, crates) in dependents {
             let Some(manifest) = manifests.iter().find(|manifest| manifest.name == unit) else {
                 continue;
@@ -338,24 +338,53 @@ pub fn affected(repo: &Path, base: &str, head: &str) -> anyhow::Result<Report> {
 }
 
 /// For each unit, the changed shared crates its crates depend on (directly or through
-/// other workspace crates), from `cargo metadata` of the checked-out workspace. The
-/// shared-libs unit itself is included when any of its crates changed.
+/// other workspace crates), from the `Cargo.toml` files at `head` read from git objects —
+/// the same shape `cargo metadata` gives, without checking anything out. The shared-libs
+/// unit itself is included when any of its crates changed.
 pub fn shared_lib_dependents(
     repo: &Path,
+    head: &str,
     changed: &BTreeSet<String>,
 ) -> anyhow::Result<BTreeMap<String, BTreeSet<String>>> {
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(repo)
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .output()
-        .context("running cargo metadata")?;
-    if !output.status.success() {
-        bail!(
-            "cargo metadata: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+    let mut packages = Vec::new();
+    for path in source::files_at(repo, head)?
+        .into_iter()
+        .filter(|path| path.ends_with("/Cargo.toml"))
+    {
+        let text = source::file_at(repo, head, &path)?;
+        let manifest: toml::Table = text
+            .parse()
+            .with_context(|| format!("{path} at {head} is not TOML"))?;
+        let Some(name) = manifest
+            .get("package")
+            .and_then(|package| package.get("name"))
+            .and_then(|name| name.as_str())
+        else {
+            continue;
+        };
+        let mut dependencies = Vec::new();
+        for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+            for (key, value) in manifest
+                .get(section)
+                .and_then(|table| table.as_table())
+                .into_iter()
+                .flatten()
+            {
+                // `alias = { package = "real-name", ... }` depends on real-name.
+                let real = value
+                    .get("package")
+                    .and_then(|package| package.as_str())
+                    .unwrap_or(key);
+                dependencies.push(serde_json::json!({ "name": real }));
+            }
+        }
+        packages.push(serde_json::json!({
+            "name": name,
+            "manifest_path": format!("/repo/{path}"),
+            "dependencies": dependencies,
+        }));
     }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let metadata = serde_json::json!({ "workspace_root": "/repo", "packages": packages });
     Ok(dependents_from_metadata(&metadata, changed))
 }
 

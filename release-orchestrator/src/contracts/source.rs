@@ -85,6 +85,19 @@ pub fn manifests_at(repo: &Path, revision: &str) -> anyhow::Result<Vec<Manifest>
     Ok(manifests)
 }
 
+/// Every file path at `revision`.
+pub fn files_at(repo: &Path, revision: &str) -> anyhow::Result<Vec<String>> {
+    Ok(git(repo, &["ls-tree", "-r", "--name-only", revision])?
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// One file's text at `revision`.
+pub fn file_at(repo: &Path, revision: &str, path: &str) -> anyhow::Result<String> {
+    git(repo, &["show", &format!("{revision}:{path}")])
+}
+
 /// The paths that differ between two revisions.
 pub fn changed_paths(repo: &Path, base: &str, head: &str) -> anyhow::Result<Vec<String>> {
     Ok(git(repo, &["diff", "--name-only", base, head])?
