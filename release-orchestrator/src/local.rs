@@ -132,7 +132,10 @@ impl LocalTarget<'_> {
             .filter(|previous| previous.services.iter().any(RunningService::is_running));
         let started_at = Instant::now();
         // Built first: a build failure leaves whatever runs untouched.
-        let outcome = match self.binaries(&source.release) {
+        let built = self
+            .binaries(&source.release)
+            .and_then(|bin_dir| self.keep_binaries(source, &bin_dir));
+        let outcome = match built {
             Ok(bin_dir) => self.deploy_once(source, previous.as_ref(), &bin_dir).await,
             Err(error) => {
                 if previous.is_some() {
@@ -166,9 +169,19 @@ impl LocalTarget<'_> {
                     "rolling back to release {} (it ran before this deploy)",
                     previous.release
                 ));
-                let rollback = match self.binaries(&source.release) {
-                    Ok(bin_dir) => self.redeploy(&previous, &bin_dir).await,
-                    Err(error) => Err(error),
+                // The previous release runs again on its own binaries, kept when it was
+                // deployed (not on what was just built from newer code).
+                let rollback = match previous.bin_dir.clone().filter(|dir| dir.is_dir()) {
+                    Some(bin_dir) => self.redeploy(&previous, &bin_dir).await,
+                    None => match self.binaries(&source.release) {
+                        Ok(bin_dir) => {
+                            self.reporter.line(
+                                "the previous release's binaries were not kept; restarting it on the current build",
+                            );
+                            self.redeploy(&previous, &bin_dir).await
+                        }
+                        Err(error) => Err(error),
+                    },
                 };
                 let rolled_back = rollback.is_ok();
                 if let Err(rollback_error) = rollback {
@@ -190,6 +203,46 @@ impl LocalTarget<'_> {
                 }))
             }
         }
+    }
+
+    /// Keeps the binaries a release runs on under `releases/<version>-<digest>/bin`
+    /// (hard links where the file system allows, copies otherwise), so rolling back to it
+    /// later runs the same code. The three newest sets are kept.
+    fn keep_binaries(&self, source: &ReleaseSource, bin_dir: &Path) -> anyhow::Result<PathBuf> {
+        let state = self.state();
+        let kept = state
+            .release_copy(&source.version(), &source.digest())
+            .with_extension("")
+            .join("bin");
+        if kept == bin_dir {
+            return Ok(kept);
+        }
+        std::fs::create_dir_all(&kept)?;
+        let mut names = vec!["erp-dev-broker".to_owned()];
+        names.extend(
+            source
+                .release
+                .services
+                .iter()
+                .filter(|service| {
+                    kind_of(&source.release, &service.name, Some(self.workspace))
+                        != UnitKind::Library
+                })
+                .map(|service| service.name.clone()),
+        );
+        for name in names {
+            let (from, to) = (bin_dir.join(&name), kept.join(&name));
+            if !from.is_file() {
+                bail!("{} is missing; build it or pass --bin-dir", from.display());
+            }
+            let _ = std::fs::remove_file(&to);
+            if std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to)
+                    .with_context(|| format!("keeping {} for rollbacks", from.display()))?;
+            }
+        }
+        prune_kept_binaries(&state.root().join("releases"), &kept);
+        Ok(kept)
     }
 
     /// Brings back a release that ran before, from its saved config.
@@ -291,6 +344,7 @@ impl LocalTarget<'_> {
                 .collect(),
             gateway_url: gateway_url.clone(),
             bootstrap_secret: bootstrap_secret.clone(),
+            bin_dir: Some(bin_dir.to_owned()),
         };
         state.save(&environment_state)?;
         if let Some(gateway) = &gateway_url {
@@ -671,6 +725,24 @@ impl LocalTarget<'_> {
             error: None,
         })?;
         Ok(true)
+    }
+}
+
+/// Removes all but the three newest kept binary sets (never `keep`).
+fn prune_kept_binaries(releases: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(releases) else {
+        return;
+    };
+    let mut sets: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.join("bin").is_dir() && path.join("bin") != keep)
+        .filter_map(|path| Some((path.metadata().ok()?.modified().ok()?, path)))
+        .collect();
+    sets.sort();
+    let excess = sets.len().saturating_sub(2);
+    for (_, path) in sets.into_iter().take(excess) {
+        let _ = std::fs::remove_dir_all(path);
     }
 }
 

@@ -80,6 +80,9 @@ pub struct EnvironmentState {
     pub gateway_url: Option<String>,
     /// The local bootstrap secret of the auth service (the file is private to its owner).
     pub bootstrap_secret: String,
+    /// The binaries it runs on (kept for rollbacks).
+    #[serde(default)]
+    pub bin_dir: Option<PathBuf>,
 }
 
 impl EnvironmentState {

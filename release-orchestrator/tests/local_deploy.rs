@@ -227,6 +227,27 @@ fn a_release_with_a_broken_service_is_rolled_back_to_the_previous_one() {
         "the old processes were replaced"
     );
 
+    // The restored release runs on the binaries kept when 1.0.0 was deployed.
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(environment.dir.path().join("state/state.json")).expect("state"),
+    )
+    .expect("state JSON");
+    let kept = saved["bin_dir"]
+        .as_str()
+        .expect("a kept binary folder")
+        .to_owned();
+    assert!(kept.contains("/releases/1.0.0-"), "{kept}");
+    for service in saved["services"].as_array().expect("services") {
+        let pid = service["pid"].as_u64().expect("pid");
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
+        assert!(
+            exe.starts_with(&kept),
+            "{} runs {}",
+            service["name"],
+            exe.display()
+        );
+    }
+
     let history = environment.orchestrator(&["history", "-o", "json"]);
     let entries: Value = serde_json::from_slice(&history.stdout).expect("history JSON");
     let summary: Vec<(String, String, String)> = entries
