@@ -11,9 +11,23 @@ use erp_api_gateway::{
 use erp_kit::auth::{GrpcJwksSource, TokenVerifier};
 use erp_proto::Contracts;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let config: Config = erp_kit::config::load_from_process_or_exit();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if config.gateway.worker_threads > 0 {
+        runtime.worker_threads(config.gateway.worker_threads);
+    }
+    match runtime.build() {
+        Ok(runtime) => runtime.block_on(run(config)),
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> ExitCode {
     let telemetry = match erp_kit::telemetry::init(SERVICE_NAME, &config.telemetry, &config.otlp) {
         Ok(telemetry) => telemetry,
         Err(error) => {
