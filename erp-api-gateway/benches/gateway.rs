@@ -217,13 +217,7 @@ impl Gateway {
     }
 
     fn rss_mib(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|status| {
-                let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-                line.split_whitespace().nth(1)?.parse::<f64>().ok()
-            })
-            .map_or(f64::NAN, |kib| kib / 1024.0)
+        erp_testkit::bench::rss_mib(self.child.id())
     }
 
     fn stop(mut self) {

@@ -27,24 +27,12 @@ const STAGES: usize = 10;
 const PER_STAGE: usize = 10;
 const ROLLOUT: Duration = Duration::from_millis(200);
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("dir");
-    for entry in std::fs::read_dir(from).expect("read").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
 /// A repository of 100 units (manifest and values each) sharing our chart.
 fn repository(root: &Path) -> String {
     let ours = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("repository");
-    copy_tree(&ours.join("infra/charts"), &root.join("infra/charts"));
+    erp_testkit::files::copy_tree(&ours.join("infra/charts"), &root.join("infra/charts"));
     std::fs::create_dir_all(root.join("infra/values")).expect("values dir");
     let mut release = String::from("release: {version: \"1.0.0\", name: \"Bench\"}\nservices:\n");
     let mut order = String::from("deployment_order:\n");

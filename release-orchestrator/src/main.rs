@@ -642,10 +642,7 @@ fn print_affected(report: &release_orchestrator::contracts::Report) {
         println!("no unit is affected");
     }
     for impact in &report.units {
-        let mut classes: Vec<&str> = impact.classes.iter().map(|class| class.as_str()).collect();
-        if !impact.shared_libs.is_empty() {
-            classes.push("shared_lib");
-        }
+        let classes = impact.class_names();
         println!(
             "{} ({}): {}",
             impact.unit,

@@ -193,7 +193,7 @@ fn the_umbrella_chart_installs_every_unit_with_the_same_values() {
     for chart in ["erp", "erp-service"] {
         let from = infra().join("charts").join(chart);
         let to = scratch.path().join(chart);
-        copy_tree(&from, &to);
+        erp_testkit::files::copy_tree(&from, &to);
     }
     let umbrella_dir = scratch.path().join("erp").display().to_string();
     helm(&["dependency", "build", &umbrella_dir]);
@@ -216,16 +216,4 @@ fn the_umbrella_chart_installs_every_unit_with_the_same_values() {
         3,
         "auth, HRM and the gateway: {deployments:?}"
     );
-}
-
-fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).expect("dir");
-    for entry in std::fs::read_dir(from).expect("read").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copied");
-        }
-    }
 }

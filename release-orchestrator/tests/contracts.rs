@@ -27,18 +27,6 @@ fn git(repo: &Path, args: &[&str]) {
     );
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("dir");
-    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copied");
-        }
-    }
-}
-
 const CRM_MANIFEST: &str = "name: erp-crm-service\nversion: 1.0.0\nrepository: company/erp-crm-service\nkind: service\nports: {grpc: 50055, admin: 9055}\ncontracts:\n  serves: [erp.crm.v1.CrmService]\n  uses: [erp.auth.v1]\nevents:\n  publishes: [erp.crm.opportunity.v1]\n  consumes: []\ndepends_on: [erp-auth-service]\n";
 const FINANCE_MANIFEST: &str = "name: erp-finance-service\nversion: 1.0.0\nrepository: company/erp-finance-service\nkind: service\nports: {grpc: 50057, admin: 9057}\ncontracts:\n  serves: [erp.finance.v1.FinanceService]\n  uses: [erp.auth.v1.AuthService]\nevents:\n  publishes: []\n  consumes: [erp.crm.opportunity.v1]\ndepends_on: [erp-auth-service]\n";
 
@@ -53,7 +41,7 @@ impl ContractsRepository {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .expect("repository");
-        copy_tree(&root.join("proto"), &dir.path().join("proto"));
+        erp_testkit::files::copy_tree(&root.join("proto"), &dir.path().join("proto"));
         for unit in ["erp-auth-service", "erp-hrm-service", "erp-api-gateway"] {
             std::fs::create_dir_all(dir.path().join(unit)).expect("unit dir");
             std::fs::copy(

@@ -84,16 +84,7 @@ impl ServiceProcess {
 
     /// Resident memory now, in MiB.
     pub fn rss_mib(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|status| {
-                status
-                    .lines()
-                    .find(|line| line.starts_with("VmRSS:"))
-                    .and_then(|line| line.split_whitespace().nth(1))
-                    .and_then(|kib| kib.parse::<f64>().ok())
-            })
-            .map_or(f64::NAN, |kib| kib / 1024.0)
+        rss_mib(self.child.id())
     }
 
     /// SIGTERM, then wait for the drain.
@@ -103,6 +94,20 @@ impl ServiceProcess {
             .status();
         let _ = self.child.wait();
     }
+}
+
+/// A process's resident memory now, in MiB (NaN when unknown).
+pub fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
 /// Throughput, p50 and p99 of `count` calls, at most `concurrency` at once.

@@ -1,11 +1,12 @@
 //! Test support for ERP mesh services (a dev-dependency only): a fresh PostgreSQL
 //! database per test or a temporary SQLite file, a test signing key with a token builder
 //! (and forged tokens for negative tests), Kafka-protocol brokers (mock cluster and tansu),
-//! the installed external tools, bounded waiting, and the probe service the kit tests itself with.
+//! the installed external tools, scratch file trees, bounded waiting, and the probe service the kit tests itself with.
 
 pub mod bench;
 pub mod broker;
 pub mod database;
+pub mod files;
 pub mod probe;
 pub mod spawn;
 pub mod tokens;

@@ -47,11 +47,7 @@ pub fn dispatches(report: &Report, api_url: &str) -> Vec<Dispatch> {
         .units
         .iter()
         .map(|impact| {
-            let mut classes: Vec<&str> =
-                impact.classes.iter().map(|class| class.as_str()).collect();
-            if !impact.shared_libs.is_empty() {
-                classes.push("shared_lib");
-            }
+            let classes = impact.class_names();
             Dispatch {
                 url: format!("{api}/repos/{}/dispatches", impact.repository),
                 body: json!({

@@ -37,6 +37,18 @@ pub struct UnitImpact {
     pub reasons: BTreeSet<String>,
 }
 
+impl UnitImpact {
+    /// The classes by name, `shared_lib` last when a shared library reaches it.
+    pub fn class_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> =
+            self.classes.iter().map(|class| class.as_str()).collect();
+        if !self.shared_libs.is_empty() {
+            names.push("shared_lib");
+        }
+        names
+    }
+}
+
 /// A change the contract policy refuses.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Violation {
@@ -465,11 +477,7 @@ pub fn github_matrix(report: &Report) -> serde_json::Value {
         .units
         .iter()
         .map(|impact| {
-            let mut classes: Vec<&str> =
-                impact.classes.iter().map(|class| class.as_str()).collect();
-            if !impact.shared_libs.is_empty() {
-                classes.push("shared_lib");
-            }
+            let classes = impact.class_names();
             serde_json::json!({
                 "unit": impact.unit,
                 "repository": impact.repository,
