@@ -349,16 +349,13 @@ async fn a_deploy_killed_mid_stage_resumes_where_it_stopped() {
         .spawn()
         .expect("starts");
     // Kill it once HRM (stage 3) is being applied.
-    let began = std::time::Instant::now();
-    while !cluster.simulator.requests().iter().any(|request| {
-        request.method == "PATCH" && request.path.ends_with("/deployments/erp-hrm-service")
-    }) {
-        assert!(
-            began.elapsed() < Duration::from_secs(20),
-            "stage 3 never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    erp_testkit::wait::eventually(Duration::from_secs(20), || {
+        let started = cluster.simulator.requests().iter().any(|request| {
+            request.method == "PATCH" && request.path.ends_with("/deployments/erp-hrm-service")
+        });
+        std::future::ready(started.then_some(()))
+    })
+    .await;
     first.kill().expect("killed");
     let _ = first.wait();
     assert!(

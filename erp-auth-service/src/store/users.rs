@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use erp_db::{PageTokens, PageWindow, keyset, scoped, update_versioned};
+use erp_db::{PageTokens, scoped, update_versioned};
 use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
 use sea_orm::{
@@ -193,7 +193,6 @@ pub async fn list(
         filter.status.map_or("", UserStatus::as_str),
         filter.role.as_deref().unwrap_or("")
     );
-    let window: PageWindow<(String, String)> = tokens.window(&list_key, page)?;
     let mut select = scoped::<user::Entity>(tenant).find();
     if let Some(status) = filter.status {
         select = select.filter(user::Column::Status.eq(status.as_str()));
@@ -209,21 +208,16 @@ pub async fn list(
             .await?;
         select = select.filter(user::Column::Id.is_in(holders));
     }
-    let after = window
-        .after
-        .clone()
-        .map(|(email, id)| vec![email.into(), id.into()]);
-    let rows = keyset(
-        select,
-        &[user::Column::Email, user::Column::Id],
-        after,
-        window.fetch_limit(),
-    )
-    .all(db)
-    .await?;
-    let (rows, page) = tokens.finish(&list_key, &window, rows, |row| {
-        (row.email.clone(), row.id.clone())
-    });
+    let (rows, page) = tokens
+        .fetch::<_, _, Error>(
+            db,
+            &list_key,
+            page,
+            select,
+            &[user::Column::Email, user::Column::Id],
+            |row| (row.email.clone(), row.id.clone()),
+        )
+        .await?;
     let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
     let mut roles = roles_of(db, tenant, &ids).await?;
     let users = rows

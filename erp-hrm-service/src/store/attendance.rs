@@ -1,7 +1,7 @@
 //! Attendance records.
 
 use chrono::{DateTime, Utc};
-use erp_db::{Direction, PageTokens, PageWindow, keyset_in, scoped};
+use erp_db::{Direction, PageTokens, scoped};
 use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
 use sea_orm::{
@@ -115,7 +115,6 @@ pub async fn list(
             .map(|(from, to)| format!("{from}..{to}"))
             .unwrap_or_default()
     );
-    let window: PageWindow<String> = tokens.window(&list_key, page)?;
     let mut select = scoped::<attendance_record::Entity>(tenant).find();
     if let Some(employees) = employee_ids {
         select = select.filter(attendance_record::Column::EmployeeId.is_in(employees.to_vec()));
@@ -125,17 +124,16 @@ pub async fn list(
             .filter(attendance_record::Column::CheckInAt.gte(from))
             .filter(attendance_record::Column::CheckInAt.lt(to));
     }
-    let after = window.after.clone().map(|id| vec![id.into()]);
-    let rows = keyset_in(
-        select,
-        &[attendance_record::Column::Id],
-        after,
-        window.fetch_limit(),
-        Direction::Descending,
-    )
-    .all(db)
-    .await?;
-    Ok(tokens.finish(&list_key, &window, rows, |row| row.id.clone()))
+    tokens
+        .fetch_in(
+            db,
+            &list_key,
+            page,
+            select,
+            (&[attendance_record::Column::Id], Direction::Descending),
+            |row| row.id.clone(),
+        )
+        .await
 }
 
 /// Every record in a period (summaries).

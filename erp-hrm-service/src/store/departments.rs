@@ -1,6 +1,6 @@
 //! Departments.
 
-use erp_db::{PageTokens, PageWindow, keyset, scoped, update_versioned};
+use erp_db::{PageTokens, scoped, update_versioned};
 use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
 use sea_orm::{
@@ -89,26 +89,20 @@ pub async fn list(
     page: Option<&PageRequest>,
 ) -> Result<(Vec<department::Model>, PageResponse)> {
     let list_key = format!("departments?parent={}", parent.unwrap_or(""));
-    let window: PageWindow<(String, String)> = tokens.window(&list_key, page)?;
     let mut select = scoped::<department::Entity>(tenant).find();
     if let Some(parent) = parent {
         select = select.filter(department::Column::ParentId.eq(parent));
     }
-    let after = window
-        .after
-        .clone()
-        .map(|(name, id)| vec![name.into(), id.into()]);
-    let rows = keyset(
-        select,
-        &[department::Column::Name, department::Column::Id],
-        after,
-        window.fetch_limit(),
-    )
-    .all(db)
-    .await?;
-    Ok(tokens.finish(&list_key, &window, rows, |row| {
-        (row.name.clone(), row.id.clone())
-    }))
+    tokens
+        .fetch(
+            db,
+            &list_key,
+            page,
+            select,
+            &[department::Column::Name, department::Column::Id],
+            |row| (row.name.clone(), row.id.clone()),
+        )
+        .await
 }
 
 /// Changes of a department; `None` leaves a field as it is.

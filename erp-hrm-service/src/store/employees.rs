@@ -1,7 +1,7 @@
 //! Employees.
 
 use chrono::NaiveDate;
-use erp_db::{PageTokens, PageWindow, keyset, scoped, update_versioned};
+use erp_db::{PageTokens, scoped, update_versioned};
 use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
 use sea_orm::{
@@ -169,7 +169,6 @@ pub async fn list(
         filter.status.map_or("", EmployeeStatus::as_str),
         filter.manager_id.as_deref().unwrap_or("")
     );
-    let window: PageWindow<(String, String, String)> = tokens.window(&list_key, page)?;
     let mut select = scoped::<employee::Entity>(tenant).find();
     if let Some(departments) = &filter.department_ids {
         select = select.filter(employee::Column::DepartmentId.is_in(departments.clone()));
@@ -180,29 +179,26 @@ pub async fn list(
     if let Some(manager) = &filter.manager_id {
         select = select.filter(employee::Column::ManagerId.eq(manager.as_str()));
     }
-    let after = window
-        .after
-        .clone()
-        .map(|(last, first, id)| vec![last.into(), first.into(), id.into()]);
-    let rows = keyset(
-        select,
-        &[
-            employee::Column::LastName,
-            employee::Column::FirstName,
-            employee::Column::Id,
-        ],
-        after,
-        window.fetch_limit(),
-    )
-    .all(db)
-    .await?;
-    Ok(tokens.finish(&list_key, &window, rows, |row| {
-        (
-            row.last_name.clone(),
-            row.first_name.clone(),
-            row.id.clone(),
+    tokens
+        .fetch(
+            db,
+            &list_key,
+            page,
+            select,
+            &[
+                employee::Column::LastName,
+                employee::Column::FirstName,
+                employee::Column::Id,
+            ],
+            |row| {
+                (
+                    row.last_name.clone(),
+                    row.first_name.clone(),
+                    row.id.clone(),
+                )
+            },
         )
-    }))
+        .await
 }
 
 /// Changes of an employee; `None` leaves a field as it is.

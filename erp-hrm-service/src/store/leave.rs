@@ -1,7 +1,7 @@
 //! Leave types, allocations, the append-only ledger, requests and their decisions.
 
 use chrono::NaiveDate;
-use erp_db::{Direction, PageTokens, PageWindow, keyset, keyset_in, scoped, update_versioned};
+use erp_db::{Direction, PageTokens, scoped, update_versioned};
 use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
 use sea_orm::{
@@ -106,26 +106,20 @@ pub async fn list_types(
     page: Option<&PageRequest>,
 ) -> Result<(Vec<leave_type::Model>, PageResponse)> {
     let list_key = format!("leave-types?inactive={include_inactive}");
-    let window: PageWindow<(String, String)> = tokens.window(&list_key, page)?;
     let mut select = scoped::<leave_type::Entity>(tenant).find();
     if !include_inactive {
         select = select.filter(leave_type::Column::Active.eq(true));
     }
-    let after = window
-        .after
-        .clone()
-        .map(|(name, id)| vec![name.into(), id.into()]);
-    let rows = keyset(
-        select,
-        &[leave_type::Column::Name, leave_type::Column::Id],
-        after,
-        window.fetch_limit(),
-    )
-    .all(db)
-    .await?;
-    Ok(tokens.finish(&list_key, &window, rows, |row| {
-        (row.name.clone(), row.id.clone())
-    }))
+    tokens
+        .fetch(
+            db,
+            &list_key,
+            page,
+            select,
+            &[leave_type::Column::Name, leave_type::Column::Id],
+            |row| (row.name.clone(), row.id.clone()),
+        )
+        .await
 }
 
 /// Replaces a leave type's values.
@@ -244,7 +238,6 @@ pub async fn list_allocations(
         employee_id.unwrap_or(""),
         leave_type_id.unwrap_or("")
     );
-    let window: PageWindow<String> = tokens.window(&list_key, page)?;
     let mut select = scoped::<leave_allocation::Entity>(tenant).find();
     if let Some(employee) = employee_id {
         select = select.filter(leave_allocation::Column::EmployeeId.eq(employee));
@@ -252,17 +245,16 @@ pub async fn list_allocations(
     if let Some(kind) = leave_type_id {
         select = select.filter(leave_allocation::Column::LeaveTypeId.eq(kind));
     }
-    let after = window.after.clone().map(|id| vec![id.into()]);
-    let rows = keyset_in(
-        select,
-        &[leave_allocation::Column::Id],
-        after,
-        window.fetch_limit(),
-        Direction::Descending,
-    )
-    .all(db)
-    .await?;
-    Ok(tokens.finish(&list_key, &window, rows, |row| row.id.clone()))
+    tokens
+        .fetch_in(
+            db,
+            &list_key,
+            page,
+            select,
+            (&[leave_allocation::Column::Id], Direction::Descending),
+            |row| row.id.clone(),
+        )
+        .await
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -323,23 +315,22 @@ pub async fn ledger(
         "ledger?employee={employee_id}&type={}",
         leave_type_id.unwrap_or("")
     );
-    let window: PageWindow<String> = tokens.window(&list_key, page)?;
     let mut select = scoped::<leave_ledger::Entity>(tenant)
         .find()
         .filter(leave_ledger::Column::EmployeeId.eq(employee_id));
     if let Some(kind) = leave_type_id {
         select = select.filter(leave_ledger::Column::LeaveTypeId.eq(kind));
     }
-    let after = window.after.clone().map(|id| vec![id.into()]);
-    let rows = keyset(
-        select,
-        &[leave_ledger::Column::Id],
-        after,
-        window.fetch_limit(),
-    )
-    .all(db)
-    .await?;
-    Ok(tokens.finish(&list_key, &window, rows, |row| row.id.clone()))
+    tokens
+        .fetch(
+            db,
+            &list_key,
+            page,
+            select,
+            &[leave_ledger::Column::Id],
+            |row| row.id.clone(),
+        )
+        .await
 }
 
 /// A validated request, its days counted.
@@ -566,7 +557,6 @@ pub async fn list_requests(
             .unwrap_or_default(),
         filter.status.map_or("", RequestStatus::as_str)
     );
-    let window: PageWindow<String> = tokens.window(&list_key, page)?;
     let mut select = scoped::<leave_request::Entity>(tenant).find();
     if let Some(employees) = &filter.employee_ids {
         select = select.filter(leave_request::Column::EmployeeId.is_in(employees.clone()));
@@ -574,15 +564,14 @@ pub async fn list_requests(
     if let Some(status) = filter.status {
         select = select.filter(leave_request::Column::Status.eq(status.as_str()));
     }
-    let after = window.after.clone().map(|id| vec![id.into()]);
-    let rows = keyset_in(
-        select,
-        &[leave_request::Column::Id],
-        after,
-        window.fetch_limit(),
-        Direction::Descending,
-    )
-    .all(db)
-    .await?;
-    Ok(tokens.finish(&list_key, &window, rows, |row| row.id.clone()))
+    tokens
+        .fetch_in(
+            db,
+            &list_key,
+            page,
+            select,
+            (&[leave_request::Column::Id], Direction::Descending),
+            |row| row.id.clone(),
+        )
+        .await
 }

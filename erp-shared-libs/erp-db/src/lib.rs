@@ -12,7 +12,7 @@ pub mod version;
 
 pub use connect::{DatabaseConfig, connect, connect_and_migrate, ping};
 pub use error::DbError;
-pub use page::{Direction, PageTokens, PageWindow, keyset, keyset_in};
+pub use page::{Direction, PageKey, PageTokens, PageWindow, keyset, keyset_in};
 pub use scope::{TenantOwned, scoped};
 pub use version::{Versioned, update_versioned};
 

@@ -8,7 +8,8 @@ use erp_kit::error::ValidationError;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
 use hmac::{Hmac, KeyInit, Mac};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Value,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Value,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::Sha256;
@@ -136,6 +137,84 @@ impl PageTokens {
         }
         self.mac(list, &payload).verify_truncated_left(&tag).ok()?;
         serde_json::from_slice(&payload).ok()
+    }
+}
+
+/// A row's sort key, as kept in a page token and as the values that resume the keyset
+/// query (in the order of its columns).
+pub trait PageKey: Serialize + DeserializeOwned + Clone {
+    /// The values, column by column.
+    fn into_values(self) -> Vec<Value>;
+}
+
+impl PageKey for String {
+    fn into_values(self) -> Vec<Value> {
+        vec![self.into()]
+    }
+}
+
+impl PageKey for (String, String) {
+    fn into_values(self) -> Vec<Value> {
+        vec![self.0.into(), self.1.into()]
+    }
+}
+
+impl PageKey for (String, String, String) {
+    fn into_values(self) -> Vec<Value> {
+        vec![self.0.into(), self.1.into(), self.2.into()]
+    }
+}
+
+impl PageTokens {
+    /// One page of `select` in ascending order of `columns`: the caller's page request
+    /// read against this list (`list` names it with its filters), the keyset query, and
+    /// the token of the next page from the last row's key.
+    pub async fn fetch<E, K, Err>(
+        &self,
+        db: &impl ConnectionTrait,
+        list: &str,
+        page: Option<&PageRequest>,
+        select: Select<E>,
+        columns: &[E::Column],
+        key_of: impl Fn(&E::Model) -> K,
+    ) -> Result<(Vec<E::Model>, PageResponse), Err>
+    where
+        E: EntityTrait,
+        K: PageKey,
+        Err: From<ValidationError> + From<DbErr>,
+    {
+        self.fetch_in(
+            db,
+            list,
+            page,
+            select,
+            (columns, Direction::Ascending),
+            key_of,
+        )
+        .await
+    }
+
+    /// [`PageTokens::fetch`] in the given direction.
+    pub async fn fetch_in<E, K, Err>(
+        &self,
+        db: &impl ConnectionTrait,
+        list: &str,
+        page: Option<&PageRequest>,
+        select: Select<E>,
+        (columns, direction): (&[E::Column], Direction),
+        key_of: impl Fn(&E::Model) -> K,
+    ) -> Result<(Vec<E::Model>, PageResponse), Err>
+    where
+        E: EntityTrait,
+        K: PageKey,
+        Err: From<ValidationError> + From<DbErr>,
+    {
+        let window: PageWindow<K> = self.window(list, page)?;
+        let after = window.after.clone().map(PageKey::into_values);
+        let rows = keyset_in(select, columns, after, window.fetch_limit(), direction)
+            .all(db)
+            .await?;
+        Ok(self.finish(list, &window, rows, key_of))
     }
 }
 

@@ -1,5 +1,3 @@
-use std::time::{Duration, Instant};
-
 use erp_kit::config::ServerConfig;
 use erp_testkit::{
     TestKeys,
@@ -28,25 +26,7 @@ pub fn bearer<T>(message: T, token: &str) -> Request<T> {
     request
 }
 
-/// Polls `check` until it returns `Some`, for at most `limit`. Used where something is
-/// really asynchronous; never a bare sleep.
-pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "condition not reached within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+pub use erp_testkit::wait::eventually;
 
 /// A plain HTTP/1.1 GET against the admin endpoint: (status, body).
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
