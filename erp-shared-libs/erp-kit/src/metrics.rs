@@ -4,11 +4,13 @@
 //! components (the event outbox and consumers) register theirs next to them.
 
 use std::{
+    borrow::Cow,
     fmt::Write as _,
     sync::{Mutex, PoisonError},
     time::Duration,
 };
 
+use erp_proto::Contracts;
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{counter::Counter, family::Family, histogram::Histogram},
@@ -49,26 +51,32 @@ impl MetricsRegistry {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
-    method: String,
-    code: String,
+    method: Cow<'static, str>,
+    code: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MethodLabels {
-    method: String,
+    method: Cow<'static, str>,
 }
+
+/// The method label of paths no service answers (their number is the callers' choice, so
+/// they must not each get a series).
+const UNKNOWN_METHOD: &str = "unknown";
 
 /// The RPC metrics of one server.
 #[derive(Debug)]
 pub struct RpcMetrics {
+    contracts: &'static Contracts,
     calls: Family<CallLabels, Counter>,
     errors: Family<CallLabels, Counter>,
     latency: Family<MethodLabels, Histogram>,
 }
 
 impl RpcMetrics {
-    /// Empty metrics, registered in `registry` under `grpc_server_*`.
-    pub fn new(registry: &MetricsRegistry) -> Self {
+    /// Empty metrics, registered in `registry` under `grpc_server_*`; the methods of
+    /// `contracts` are labelled without allocating per call.
+    pub fn new(registry: &MetricsRegistry, contracts: &'static Contracts) -> Self {
         let calls = Family::<CallLabels, Counter>::default();
         let errors = Family::<CallLabels, Counter>::default();
         let latency = Family::<MethodLabels, Histogram>::new_with_constructor(|| {
@@ -93,6 +101,7 @@ impl RpcMetrics {
             latency.clone(),
         );
         Self {
+            contracts,
             calls,
             errors,
             latency,
@@ -101,9 +110,15 @@ impl RpcMetrics {
 
     /// Records one finished call.
     pub fn record(&self, method: &str, code: Code, elapsed: Duration) {
+        let method = match self.contracts.method(method) {
+            Some(contract) => Cow::Borrowed(contract.grpc_path.as_str()),
+            // Health and reflection are answered; anything else unanswered is one series.
+            None if code != Code::Unimplemented => Cow::Owned(method.to_owned()),
+            None => Cow::Borrowed(UNKNOWN_METHOD),
+        };
         let labels = CallLabels {
-            method: method.to_owned(),
-            code: format!("{code:?}"),
+            method,
+            code: code_label(code),
         };
         self.calls.get_or_create(&labels).inc();
         if code != Code::Ok {
@@ -111,8 +126,31 @@ impl RpcMetrics {
         }
         self.latency
             .get_or_create(&MethodLabels {
-                method: method.to_owned(),
+                method: labels.method,
             })
             .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// The `code` label: the code's name as tonic spells it (`Ok`, `NotFound`, …).
+fn code_label(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "Ok",
+        Code::Cancelled => "Cancelled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
     }
 }

@@ -220,7 +220,7 @@ impl GrpcServerBuilder {
             local_addr,
             admin_addr,
             health_reporter,
-            rpc_metrics: Arc::new(RpcMetrics::new(&self.metrics)),
+            rpc_metrics: Arc::new(RpcMetrics::new(&self.metrics, self.contracts)),
             metrics: self.metrics,
             ready: Arc::new(AtomicBool::new(true)),
             shutdown: CancellationToken::new(),

@@ -111,6 +111,20 @@ async fn the_admin_port_serves_metrics_liveness_and_readiness() {
         .ping(PingRequest {})
         .await
         .expect("ping");
+    // Paths no service answers share one series, whatever callers make up.
+    let mut raw = tonic::client::Grpc::new(crate::helpers::channel(&probe.url()).await);
+    for path in ["/erp.made.v1.Up/One", "/erp.made.v1.Up/Two"] {
+        raw.ready().await.expect("ready");
+        let refused = raw
+            .unary(
+                tonic::Request::new(PingRequest {}),
+                path.parse().expect("a path"),
+                tonic_prost::ProstCodec::<PingRequest, PingRequest>::default(),
+            )
+            .await
+            .expect_err("no such method");
+        assert_eq!(refused.code(), tonic::Code::Unimplemented);
+    }
 
     let (status, metrics) = http_get(probe.admin_addr, "/metrics").await;
     assert_eq!(status, 200);
@@ -120,6 +134,11 @@ async fn the_admin_port_serves_metrics_liveness_and_readiness() {
         ),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(r#"grpc_server_handled_total{method="unknown",code="Unimplemented"} 2"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("erp.made.v1"), "{metrics}");
     assert!(
         metrics.contains("grpc_server_handling_seconds_bucket"),
         "{metrics}"
