@@ -23,6 +23,11 @@ pub struct DatabaseConfig {
     /// Longest wait for a free pooled connection.
     #[serde(with = "humantime_serde")]
     pub acquire_timeout: Duration,
+    /// A pooled connection idle at least this long is pinged before it is handed out (a
+    /// server restart, proxy or firewall may have dropped it); busy connections are used
+    /// without the extra round trip.
+    #[serde(with = "humantime_serde")]
+    pub ping_when_idle_for: Duration,
     /// Run pending migrations at startup.
     pub run_migrations: bool,
 }
@@ -35,6 +40,7 @@ impl Default for DatabaseConfig {
             min_connections: 0,
             connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
+            ping_when_idle_for: Duration::from_secs(30),
             run_migrations: true,
         }
     }
@@ -59,6 +65,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         .min_connections(config.min_connections)
         .connect_timeout(config.connect_timeout)
         .acquire_timeout(config.acquire_timeout)
+        .test_before_acquire_if_idle_for(config.ping_when_idle_for)
         .sqlx_logging(false);
     Database::connect(options).await
 }
