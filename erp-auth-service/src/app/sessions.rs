@@ -247,7 +247,7 @@ impl Auth {
     /// Checks an access token, including whether its session was revoked since.
     pub async fn validate_token(&self, token: &str) -> Result<TokenValidity> {
         let claims = match self.verifier.verify(token).await {
-            Ok(claims) => claims,
+            Ok(caller) => caller.claims.clone(),
             Err(error) => return Ok(TokenValidity::Invalid(error.to_string())),
         };
         if let Some(session) = &claims.sid

@@ -52,7 +52,8 @@ pub(crate) fn seal<P: prost::Name>(
         correlation_id: request_id.clone().unwrap_or_else(|| event_id.clone()),
         causation_id: request_id.unwrap_or_default(),
         actor_user_id: current
-            .and_then(|current| current.user_id)
+            .and_then(|current| current.caller)
+            .map(|caller| caller.user_id.clone())
             .unwrap_or_default(),
         event_id,
         event_type: contract.event_type.clone(),

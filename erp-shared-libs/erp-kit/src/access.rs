@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use erp_proto::{Contracts, Requirement};
 use http::HeaderMap;
-use secrecy::SecretString;
 use tonic::{Code, Status};
 
 use crate::{
@@ -106,8 +105,7 @@ impl AccessGuard {
             .verifier
             .as_ref()
             .ok_or_else(|| Status::unauthenticated("this server cannot verify tokens"))?;
-        let claims = verifier.verify(token).await.map_err(token_status)?;
-        let context = AuthContext::from_claims(claims, SecretString::from(token.to_owned()));
+        let context = verifier.verify(token).await.map_err(token_status)?;
 
         if let Some(permission) = rule.permission()
             && !context.has_permission(permission)

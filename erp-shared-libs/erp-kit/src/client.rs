@@ -24,7 +24,6 @@ use bytes::Bytes;
 use erp_proto::{Contracts, HttpMethod};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use tonic::{Code, Status, body::Body, transport::Channel};
 use tower::{Service, ServiceExt};
@@ -178,11 +177,12 @@ impl MeshChannel {
                 budget = budget.min(deadline.checked_duration_since(now)?);
             }
             if !headers.contains_key(http::header::AUTHORIZATION)
-                && let Some(token) = &current.bearer_token
-                && let Ok(value) =
-                    HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                && let Some(authorization) = current
+                    .caller
+                    .as_ref()
+                    .and_then(|caller| caller.authorization.clone())
             {
-                headers.insert(http::header::AUTHORIZATION, value);
+                headers.insert(http::header::AUTHORIZATION, authorization);
             }
             if !headers.contains_key(REQUEST_ID_HEADER)
                 && let Ok(value) = HeaderValue::from_str(&current.request_id)

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use secrecy::SecretString;
+use crate::auth::AuthContext;
 
 /// What the server knows about the call the current task is handling.
 #[derive(Debug, Clone)]
@@ -12,10 +12,9 @@ pub struct RequestContext {
     pub request_id: String,
     /// When the caller stops waiting: from `grpc-timeout` or the server's request timeout.
     pub deadline: Option<Instant>,
-    /// The caller's bearer token, forwarded on calls to other services.
-    pub bearer_token: Option<SecretString>,
-    /// The caller's user id (the actor of events the call causes).
-    pub user_id: Option<String>,
+    /// The verified caller (absent on public methods): its token is forwarded on calls to
+    /// other services and its user is the actor of events the call causes.
+    pub caller: Option<AuthContext>,
 }
 
 tokio::task_local! {

@@ -1,8 +1,9 @@
 //! What a handler knows about its caller, put in the request extensions by the access layer.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, ops::Deref, sync::Arc};
 
-use secrecy::SecretString;
+use http::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
 use tonic::Status;
 
 use super::Claims;
@@ -31,44 +32,67 @@ impl std::fmt::Display for TenantId {
 }
 
 /// The verified caller of a protected method.
+///
+/// Cloning is cheap: the verifier builds one context per token and every call presenting
+/// that token shares it (handlers, the request context and outgoing calls included).
 #[derive(Debug, Clone)]
-pub struct AuthContext {
+pub struct AuthContext(Arc<Caller>);
+
+/// What a verified access token says about its bearer (reached through [`AuthContext`]).
+#[derive(Debug)]
+pub struct Caller {
     /// The caller's tenant.
     pub tenant_id: TenantId,
     /// The caller's user id.
     pub user_id: String,
-    /// Role names in the token.
-    pub roles: Vec<String>,
     /// Permissions in the token.
     pub permissions: BTreeSet<String>,
     /// Modules the tenant's plan enables.
     pub modules: BTreeSet<String>,
-    /// The token id.
-    pub token_id: String,
     /// The session the token belongs to (absent for operator tokens).
     pub session_id: Option<String>,
     /// The raw bearer token, forwarded on calls to other services.
     pub bearer_token: SecretString,
+    /// `Bearer <token>`, ready for the `authorization` header of outgoing calls (marked
+    /// sensitive, so HTTP/2 never indexes it).
+    pub authorization: Option<HeaderValue>,
+    /// Everything the token carried.
+    pub claims: Claims,
 }
 
 impl AuthContext {
     /// The context of a verified token.
     pub fn from_claims(claims: Claims, bearer_token: SecretString) -> Self {
-        Self {
-            tenant_id: TenantId::new(claims.tid),
-            user_id: claims.sub,
-            roles: claims.roles,
-            permissions: claims.perms.into_iter().collect(),
-            modules: claims.mods.into_iter().collect(),
-            token_id: claims.jti,
-            session_id: claims.sid,
+        let authorization =
+            HeaderValue::from_str(&format!("Bearer {}", bearer_token.expose_secret()))
+                .ok()
+                .map(|mut value| {
+                    value.set_sensitive(true);
+                    value
+                });
+        Self(Arc::new(Caller {
+            tenant_id: TenantId::new(claims.tid.clone()),
+            user_id: claims.sub.clone(),
+            permissions: claims.perms.iter().cloned().collect(),
+            modules: claims.mods.iter().cloned().collect(),
+            session_id: claims.sid.clone(),
             bearer_token,
-        }
+            authorization,
+            claims,
+        }))
     }
 
     /// Whether the token carries `permission`.
     pub fn has_permission(&self, permission: &str) -> bool {
         self.permissions.contains(permission)
+    }
+}
+
+impl Deref for AuthContext {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.0
     }
 }
 

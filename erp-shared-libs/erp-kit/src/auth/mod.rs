@@ -8,7 +8,7 @@ mod keys;
 mod verifier;
 
 pub use claims::{Claims, module_claim};
-pub use context::{AuthContext, TenantId, auth_context};
+pub use context::{AuthContext, Caller, TenantId, auth_context};
 pub use jwks::{GrpcJwksSource, Jwk, JwksCache, KeySource, KeySourceError, StaticKeySource};
 pub use keys::{SigningKey, TokenSigner};
 pub use verifier::{TokenError, TokenVerifier};

@@ -9,9 +9,10 @@ use std::{
 };
 
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
+use secrecy::SecretString;
 
 use super::{
-    Claims, JwksCache, KeySource,
+    AuthContext, Claims, JwksCache, KeySource,
     jwks::{KeyLookup, KeySourceError},
 };
 use crate::config::AuthConfig;
@@ -52,7 +53,8 @@ pub enum TokenError {
 }
 
 /// How many verified tokens are remembered (a client sends the same token on every call
-/// for up to 15 minutes; re-verifying its signature each time is the biggest per-call cost).
+/// for up to 15 minutes; re-verifying its signature and rebuilding its context each time
+/// would be the biggest per-call cost).
 const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 
 /// Verifies access tokens.
@@ -62,7 +64,7 @@ pub struct TokenVerifier {
     audience: String,
     leeway: Duration,
     keys: JwksCache,
-    verified: Mutex<HashMap<Arc<str>, Claims>>,
+    verified: Mutex<HashMap<Arc<str>, AuthContext>>,
 }
 
 impl TokenVerifier {
@@ -82,31 +84,33 @@ impl TokenVerifier {
         self.keys.invalidate().await;
     }
 
-    /// The claims of a valid token. A token verified before is answered from memory until
-    /// it expires; the signature, issuer and audience of a token never change.
-    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    /// The caller a valid token stands for. A token verified before is answered from
+    /// memory (the same shared context) until it expires; the signature, issuer and
+    /// audience of a token never change.
+    pub async fn verify(&self, token: &str) -> Result<AuthContext, TokenError> {
         let now = chrono::Utc::now().timestamp();
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
-        if let Some(claims) = self.remembered(token) {
-            if claims.exp.saturating_add(leeway) > now {
-                return Ok(claims);
+        if let Some(caller) = self.remembered(token) {
+            if caller.claims.exp.saturating_add(leeway) > now {
+                return Ok(caller);
             }
             return Err(TokenError::Expired);
         }
         let claims = self.verify_signature(token).await?;
+        let caller = AuthContext::from_claims(claims, SecretString::from(token.to_owned()));
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         if verified.len() >= VERIFIED_CACHE_ENTRIES {
             // Forget expired tokens; if every entry is live, start over (bounded memory).
-            verified.retain(|_, claims| claims.exp.saturating_add(leeway) > now);
+            verified.retain(|_, caller| caller.claims.exp.saturating_add(leeway) > now);
             if verified.len() >= VERIFIED_CACHE_ENTRIES {
                 verified.clear();
             }
         }
-        verified.insert(Arc::from(token), claims.clone());
-        Ok(claims)
+        verified.insert(Arc::from(token), caller.clone());
+        Ok(caller)
     }
 
-    fn remembered(&self, token: &str) -> Option<Claims> {
+    fn remembered(&self, token: &str) -> Option<AuthContext> {
         self.verified
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -174,15 +174,14 @@ where
             Ok(caller) => caller,
             Err(status) => return Ok(status.into_http()),
         };
+        if let Some(caller) = &caller {
+            request.extensions_mut().insert(caller.clone());
+        }
         let context = RequestContext {
             request_id: request_id.to_owned(),
             deadline: Some(deadline),
-            bearer_token: caller.as_ref().map(|caller| caller.bearer_token.clone()),
-            user_id: caller.as_ref().map(|caller| caller.user_id.clone()),
+            caller,
         };
-        if let Some(caller) = caller {
-            request.extensions_mut().insert(caller);
-        }
         let ready = inner.ready_oneshot().await.map_err(Into::into)?;
         context::scope(context, ready.oneshot(request))
             .await
