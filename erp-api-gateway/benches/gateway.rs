@@ -135,10 +135,16 @@ async fn main() {
     // The three paths take turns, several rounds, so a slow moment of the machine does
     // not land on one path only; figures are the rounds' means.
     let mut rounds = [Vec::new(), Vec::new(), Vec::new()];
+    // The gateway's own CPU time per call (a figure the machine's other load barely moves).
+    let (mut json_cpu, mut grpc_cpu) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..ROUNDS {
         rounds[0].push(measure(CONCURRENCY, CALLS / ROUNDS, direct_call.clone()).await);
+        let before = gateway.cpu_time();
         rounds[1].push(measure(CONCURRENCY, CALLS / ROUNDS, http_get.clone()).await);
+        json_cpu += gateway.cpu_time() - before;
+        let before = gateway.cpu_time();
         rounds[2].push(measure(CONCURRENCY, CALLS / ROUNDS, passthrough_call.clone()).await);
+        grpc_cpu += gateway.cpu_time() - before;
     }
     let [direct, json, grpc] = rounds.map(|runs| mean(&runs));
     let print = |name: &str,
@@ -156,6 +162,12 @@ async fn main() {
     print("GetEmployee direct gRPC", direct, direct);
     print("GetEmployee HTTP/JSON via gateway", json, direct);
     print("GetEmployee gRPC via gateway", grpc, direct);
+    let per_call = |total: Duration| total.as_secs_f64() * 1e6 / CALLS as f64;
+    println!(
+        "gateway CPU per call: HTTP/JSON {:.0} µs, gRPC passthrough {:.0} µs",
+        per_call(json_cpu),
+        per_call(grpc_cpu)
+    );
     // One call at a time: what the extra hop itself costs.
     let direct_one = measure(1, SERIAL_CALLS, direct_call).await;
     let json_one = measure(1, SERIAL_CALLS, http_get).await;
@@ -218,6 +230,10 @@ impl Gateway {
 
     fn rss_mib(&self) -> f64 {
         erp_testkit::bench::rss_mib(self.child.id())
+    }
+
+    fn cpu_time(&self) -> Duration {
+        erp_testkit::bench::cpu_time(self.child.id())
     }
 
     fn stop(mut self) {

@@ -78,7 +78,9 @@ async fn main() {
         }
     };
     measure(CONCURRENCY, 2_000, get.clone()).await;
+    let cpu_before = process.cpu_time();
     let (get_rps, get_p50, get_p99) = measure(CONCURRENCY, GETS, get).await;
+    let get_cpu = (process.cpu_time() - cpu_before) / u32::try_from(GETS).unwrap_or(u32::MAX);
     let list = {
         let (hrm, token) = (hrm.clone(), token.clone());
         move |_| {
@@ -100,16 +102,20 @@ async fn main() {
             }
         }
     };
+    let cpu_before = process.cpu_time();
     let (list_rps, list_p50, list_p99) = measure(CONCURRENCY, LISTS, list).await;
+    let list_cpu = (process.cpu_time() - cpu_before) / u32::try_from(LISTS).unwrap_or(u32::MAX);
     println!(
-        "GetEmployee:   {get_rps:>8.0} calls/s, p50 {:.2} ms, p99 {:.2} ms",
+        "GetEmployee:   {get_rps:>8.0} calls/s, p50 {:.2} ms, p99 {:.2} ms, HRM CPU {:.0} µs per call",
         ms(get_p50),
-        ms(get_p99)
+        ms(get_p99),
+        micros(get_cpu)
     );
     println!(
-        "ListEmployees: {list_rps:>8.0} calls/s, p50 {:.2} ms, p99 {:.2} ms (pages of 50)",
+        "ListEmployees: {list_rps:>8.0} calls/s, p50 {:.2} ms, p99 {:.2} ms, HRM CPU {:.0} µs per call (pages of 50)",
         ms(list_p50),
-        ms(list_p99)
+        ms(list_p99),
+        micros(list_cpu)
     );
     process.stop();
 
@@ -120,6 +126,10 @@ async fn main() {
         ),
         None => println!("pgbench not found or failed; no baseline"),
     }
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1_000_000.0
 }
 
 async fn start_auth() -> (std::net::SocketAddr, String) {

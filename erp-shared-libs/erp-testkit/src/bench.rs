@@ -1,5 +1,6 @@
 //! Helpers of the services' benchmark binaries: run a release binary and wait until its
-//! health says SERVING, drive calls at a fixed concurrency, read a process's RSS, and seed
+//! health says SERVING, drive calls at a fixed concurrency, read a process's RSS and CPU
+//! time, and seed
 //! HRM with a department of employees.
 
 use std::{
@@ -87,6 +88,11 @@ impl ServiceProcess {
         rss_mib(self.child.id())
     }
 
+    /// CPU time the process has used so far (user + system).
+    pub fn cpu_time(&self) -> Duration {
+        cpu_time(self.child.id())
+    }
+
     /// SIGTERM, then wait for the drain.
     pub fn stop(mut self) {
         let _ = Command::new("kill")
@@ -108,6 +114,23 @@ pub fn rss_mib(pid: u32) -> f64 {
                 .and_then(|kib| kib.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// CPU time a process has used so far, user + system (zero when unknown). Divided by the
+/// calls it served, it is a figure the other load on a shared machine barely moves.
+pub fn cpu_time(pid: u32) -> Duration {
+    // Fields 14 and 15 of /proc/<pid>/stat, counted after the parenthesised command name.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after_name = &stat[stat.rfind(')')? + 2..];
+            let mut fields = after_name.split_whitespace().skip(11);
+            let user: f64 = fields.next()?.parse().ok()?;
+            let system: f64 = fields.next()?.parse().ok()?;
+            Some(Duration::from_secs_f64((user + system) / TICKS_PER_SECOND))
+        })
+        .unwrap_or_default()
 }
 
 /// Throughput, p50 and p99 of `count` calls, at most `concurrency` at once.
