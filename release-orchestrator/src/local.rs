@@ -481,13 +481,31 @@ impl LocalTarget<'_> {
                 };
                 self.reporter
                     .service(name, &version, &format!("started (pid {})", running.pid));
-                waiting.push((running.clone(), addresses[name].clone()));
+                let served = self.workspace.units[name]
+                    .manifest
+                    .contracts
+                    .as_ref()
+                    .map(|contracts| {
+                        // Service names only (`erp.hrm.v1.HrmService`), not whole packages.
+                        contracts
+                            .serves
+                            .iter()
+                            .filter(|name| {
+                                name.rsplit('.')
+                                    .next()
+                                    .is_some_and(|last| last.starts_with(char::is_uppercase))
+                            })
+                            .cloned()
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                waiting.push((running.clone(), addresses[name].clone(), served));
                 started.services.push((running, Some(child)));
             }
             let timeout = self.environment.health_timeout;
-            let checks = waiting.iter().map(|(service, ports)| async move {
+            let checks = waiting.iter().map(|(service, ports, served)| async move {
                 let began = Instant::now();
-                let result = wait_healthy(service, ports, timeout).await;
+                let result = wait_healthy(service, ports, served, timeout).await;
                 (service, result, began.elapsed())
             });
             let mut failures = Vec::new();
@@ -814,10 +832,13 @@ fn spawn_command(
         .with_context(|| format!("starting {}", Path::new(&program).display()))
 }
 
-/// Polls until the service is healthy, its process exits, or `timeout` passes.
+/// Polls until the service is healthy, its process exits, or `timeout` passes. A gRPC
+/// service must report SERVING for each contract service it serves, so another process
+/// that happens to hold the port (any gRPC server says SERVING for "") does not pass.
 async fn wait_healthy(
     service: &RunningService,
     ports: &Ports,
+    served: &[String],
     timeout: Duration,
 ) -> Result<(), String> {
     let began = Instant::now();
@@ -831,10 +852,12 @@ async fn wait_healthy(
                 Ok(port) => smoke::ready(port).await,
                 Err(error) => return Err(error.to_string()),
             },
-            UnitKind::Service | UnitKind::Library => grpc_serving(&service.address).await,
+            UnitKind::Service | UnitKind::Library => grpc_serving(&service.address, served).await,
         };
         match probe {
-            Ok(()) => return Ok(()),
+            // Still ours: a process that failed to bind may exit just after the probe.
+            Ok(()) if state::is_alive(service.pid) => return Ok(()),
+            Ok(()) => return Err("the process exited".to_owned()),
             Err(error) => last = error,
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -842,26 +865,36 @@ async fn wait_healthy(
     Err(format!("not healthy within {timeout:?} (last: {last})"))
 }
 
-async fn grpc_serving(address: &str) -> Result<(), String> {
+async fn grpc_serving(address: &str, served: &[String]) -> Result<(), String> {
     let channel = tonic::transport::Endpoint::from_shared(address.to_owned())
         .map_err(|error| error.to_string())?
         .connect_timeout(Duration::from_millis(500))
         .connect()
         .await
         .map_err(|error| format!("connect: {error}"))?;
-    let answer = tokio::time::timeout(
-        Duration::from_secs(1),
-        HealthClient::new(channel).check(HealthCheckRequest {
-            service: String::new(),
-        }),
-    )
-    .await
-    .map_err(|_| "health check timed out".to_owned())?
-    .map_err(|status| format!("health: {}", status.message()))?;
-    match answer.into_inner().status() {
-        ServingStatus::Serving => Ok(()),
-        other => Err(format!("health: {}", other.as_str_name())),
+    let mut health = HealthClient::new(channel);
+    let whole_server = [String::new()];
+    let services = if served.is_empty() {
+        &whole_server[..]
+    } else {
+        served
+    };
+    for service in services {
+        let answer = tokio::time::timeout(
+            Duration::from_secs(1),
+            health.check(HealthCheckRequest {
+                service: service.clone(),
+            }),
+        )
+        .await
+        .map_err(|_| "health check timed out".to_owned())?
+        .map_err(|status| format!("health of {service:?}: {}", status.message()))?;
+        match answer.into_inner().status() {
+            ServingStatus::Serving => {}
+            other => return Err(format!("health of {service:?}: {}", other.as_str_name())),
+        }
     }
+    Ok(())
 }
 
 /// Now, as RFC 3339 in UTC to the second.
