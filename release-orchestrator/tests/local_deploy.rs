@@ -52,11 +52,32 @@ fn bin_dir() -> PathBuf {
         .clone()
 }
 
+/// A free port below the kernel's ephemeral range: the services bind it only later, and a
+/// port from `bind(0)` could meanwhile be handed to an outgoing connection or to another
+/// test running at the same time.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let low = 10_000_u16.min(ephemeral_start / 2);
+    let span = u64::from(ephemeral_start - low);
+    let mut seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |now| now.as_nanos() as u64)
+        | 1;
+    for _ in 0..1_000 {
+        // xorshift: enough spread for two tests not to pick the same ports.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let port = low + u16::try_from(seed % span).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below {ephemeral_start}")
 }
 
 /// An environment file of its own: free ports and a temporary state folder.
