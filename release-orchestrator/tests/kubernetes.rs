@@ -4,7 +4,6 @@
 //! removal of services new in a failed release, and the deploy lock.
 
 use std::{
-    path::{Path, PathBuf},
     process::{Command, Output},
     time::Duration,
 };
@@ -12,15 +11,11 @@ use std::{
 use release_orchestrator::kubernetes::simulator::{KubeSimulator, SimulatorOptions};
 use serde_json::Value;
 
+mod support;
+use support::{repository_root, transcript};
+
 const NAMESPACE: &str = "erp-test";
 const ROLLOUT: Duration = Duration::from_millis(300);
-
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repository")
-        .to_owned()
-}
 
 struct Cluster {
     simulator: KubeSimulator,
@@ -76,12 +71,7 @@ impl Cluster {
         let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
             .await
             .expect("joined");
-        eprintln!(
-            "$ release-orchestrator {}\n{}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        transcript(args, &output);
         output
     }
 

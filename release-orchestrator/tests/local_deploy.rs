@@ -11,12 +11,8 @@ use std::{
 
 use serde_json::Value;
 
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the repository holds this crate")
-        .to_owned()
-}
+mod support;
+use support::{repository_root, transcript};
 
 /// The debug binaries of the services, built once per test process.
 fn bin_dir() -> PathBuf {
@@ -112,12 +108,7 @@ impl TestEnvironment {
             .args(["--env", &self.file()])
             .output()
             .expect("the orchestrator runs");
-        eprintln!(
-            "$ release-orchestrator {}\n{}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        transcript(args, &output);
         output
     }
 
