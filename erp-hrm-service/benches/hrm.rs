@@ -22,7 +22,7 @@ use erp_proto::erp::{
 };
 use erp_testkit::{
     TestDatabase,
-    bench::{ServiceProcess, bearer, hire_employees, measure, ms},
+    bench::{CpuBudget, CpuMeter, ServiceProcess, bearer, hire_employees, measure, ms},
 };
 use tonic::transport::Channel;
 
@@ -80,9 +80,9 @@ async fn main() {
         }
     };
     measure(CONCURRENCY, 2_000, get.clone()).await;
-    let cpu_before = process.cpu_time();
+    let meter = CpuMeter::start(Some(process.child.id()));
     let (get_rps, get_p50, get_p99) = measure(CONCURRENCY, GETS, get).await;
-    let get_cpu = (process.cpu_time() - cpu_before) / u32::try_from(GETS).unwrap_or(u32::MAX);
+    let get_budget = meter.stop().per_call(GETS);
     let list = {
         let (hrm, token) = (hrm.clone(), token.clone());
         move |_| {
@@ -111,7 +111,7 @@ async fn main() {
         "GetEmployee:   {get_rps:>8.0} calls/s, p50 {:.2} ms, p99 {:.2} ms, HRM CPU {:.0} µs per call",
         ms(get_p50),
         ms(get_p99),
-        micros(get_cpu)
+        micros(get_budget.service)
     );
     println!(
         "ListEmployees: {list_rps:>8.0} calls/s, p50 {:.2} ms, p99 {:.2} ms, HRM CPU {:.0} µs per call (pages of 50)",
@@ -121,11 +121,25 @@ async fn main() {
     );
     process.stop();
 
+    println!("GetEmployee, machine CPU per call: {get_budget} (service = HRM)");
     match pgbench_select_tps() {
-        Some(tps) => println!(
-            "pgbench -S -c {CONCURRENCY} -j 2 -T 10 (same server): {tps:>8.0} tps; GetEmployee reaches {:.2}x of it",
-            get_rps / tps
-        ),
+        Some((tps, budget)) => {
+            println!(
+                "pgbench -S -c {CONCURRENCY} -j 2 -T 10 (same server): {tps:>8.0} tps; GetEmployee reaches {:.2}x of it",
+                get_rps / tps
+            );
+            // With every core busy, throughput is the cores' time over the machine CPU
+            // one call costs: this is what a call may cost for 0.6x of pgbench.
+            let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+            let allowed = Duration::from_secs_f64(cores / (0.6 * tps));
+            println!(
+                "pgbench, machine CPU per transaction: {:.0} µs (cores {:.0}% busy); 0.6x of its rate leaves a GetEmployee call {:.0} µs of machine CPU, it now takes {:.0}",
+                micros(budget.total()),
+                budget.busy() * 100.0,
+                micros(allowed),
+                micros(get_budget.total())
+            );
+        }
         None => println!("pgbench not found or failed; no baseline"),
     }
 }
@@ -193,8 +207,10 @@ async fn start_auth() -> (std::net::SocketAddr, String) {
     (addr, token)
 }
 
-/// `pgbench -S` TPS on a scratch database of the same server (scale 1).
-fn pgbench_select_tps() -> Option<f64> {
+/// `pgbench -S` TPS on a scratch database of the same server (scale 1), and the machine
+/// CPU per transaction (pgbench's backends start and end within the run: they count as
+/// `other`).
+fn pgbench_select_tps() -> Option<(f64, CpuBudget)> {
     let url = std::env::var("ERP_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let base = url.rsplit_once('/').map_or(url.as_str(), |(base, _)| base);
@@ -216,6 +232,7 @@ fn pgbench_select_tps() -> Option<f64> {
         .stderr(Stdio::null())
         .status()
         .ok()?;
+    let meter = CpuMeter::start(None);
     let output = Command::new("pgbench")
         .args([
             "-S",
@@ -229,10 +246,17 @@ fn pgbench_select_tps() -> Option<f64> {
         ])
         .output()
         .ok()?;
+    let budget = meter.stop();
     admin("DROP DATABASE IF EXISTS erp_bench_pgbench");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .find(|line| line.starts_with("tps ="))
-        .and_then(|line| line.split_whitespace().nth(2))
-        .and_then(|tps| tps.parse().ok())
+    let report = String::from_utf8_lossy(&output.stdout);
+    let figure = |prefix: &str, index: usize| {
+        report
+            .lines()
+            .find(|line| line.starts_with(prefix))
+            .and_then(|line| line.split_whitespace().nth(index))
+            .and_then(|figure| figure.parse::<f64>().ok())
+    };
+    let tps = figure("tps =", 2)?;
+    let transactions = figure("number of transactions actually processed:", 5)?;
+    Some((tps, budget.per_call(transactions as usize)))
 }

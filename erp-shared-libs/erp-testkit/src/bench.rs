@@ -133,6 +133,166 @@ pub fn cpu_time(pid: u32) -> Duration {
         .unwrap_or_default()
 }
 
+/// Where the machine's CPU went during a measurement: the service under test, PostgreSQL
+/// (every `postgres` process), this benchmark process (the load generator and any
+/// services it hosts) and everything else (other processes, the kernel's own threads).
+/// Per call, the sum is what one call costs the whole machine — which bounds throughput
+/// when every core is busy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuBudget {
+    /// The process under test.
+    pub service: Duration,
+    /// Every PostgreSQL process that lived through the measurement.
+    pub postgres: Duration,
+    /// The benchmark process itself.
+    pub load: Duration,
+    /// The rest of the machine's busy time.
+    pub other: Duration,
+    /// The wall-clock time it was measured over.
+    pub wall: Duration,
+}
+
+impl CpuBudget {
+    /// The whole machine's CPU time.
+    pub fn total(&self) -> Duration {
+        self.service + self.postgres + self.load + self.other
+    }
+
+    /// How busy the machine's cores were, 0 to 1.
+    pub fn busy(&self) -> f64 {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        self.total().as_secs_f64() / (self.wall.as_secs_f64() * cores).max(f64::EPSILON)
+    }
+
+    /// Every figure divided by `calls`.
+    pub fn per_call(&self, calls: usize) -> Self {
+        let calls = u32::try_from(calls).unwrap_or(u32::MAX).max(1);
+        Self {
+            service: self.service / calls,
+            postgres: self.postgres / calls,
+            load: self.load / calls,
+            other: self.other / calls,
+            wall: self.wall / calls,
+        }
+    }
+}
+
+impl std::ops::Add for CpuBudget {
+    type Output = Self;
+
+    /// Two measurements as one.
+    fn add(self, more: Self) -> Self {
+        Self {
+            service: self.service + more.service,
+            postgres: self.postgres + more.postgres,
+            load: self.load + more.load,
+            other: self.other + more.other,
+            wall: self.wall + more.wall,
+        }
+    }
+}
+
+impl std::fmt::Display for CpuBudget {
+    /// `435 µs (service 195, PostgreSQL 80, load 120, other 40; cores 97% busy)`.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = |duration: Duration| duration.as_secs_f64() * 1e6;
+        write!(
+            formatter,
+            "{:.0} µs (service {:.0}, PostgreSQL {:.0}, load generator {:.0}, other {:.0}; cores {:.0}% busy)",
+            micros(self.total()),
+            micros(self.service),
+            micros(self.postgres),
+            micros(self.load),
+            micros(self.other),
+            self.busy() * 100.0
+        )
+    }
+}
+
+/// A reading of the machine's CPU counters, to be compared with a later one.
+#[derive(Debug, Clone)]
+pub struct CpuMeter {
+    service: Option<u32>,
+    started: Instant,
+    machine_busy: Duration,
+    service_time: Duration,
+    postgres: std::collections::HashMap<u32, Duration>,
+    load: Duration,
+}
+
+impl CpuMeter {
+    /// Starts metering; `service` is the process under test, if it runs apart.
+    pub fn start(service: Option<u32>) -> Self {
+        Self {
+            service,
+            started: Instant::now(),
+            machine_busy: machine_busy(),
+            service_time: service.map(cpu_time).unwrap_or_default(),
+            postgres: postgres_processes(),
+            load: cpu_time(std::process::id()),
+        }
+    }
+
+    /// The CPU used since [`CpuMeter::start`], by whom. PostgreSQL backends that started
+    /// or ended in between count as `other`.
+    pub fn stop(&self) -> CpuBudget {
+        let wall = self.started.elapsed();
+        let machine = machine_busy().saturating_sub(self.machine_busy);
+        let service = self
+            .service
+            .map(|pid| cpu_time(pid).saturating_sub(self.service_time))
+            .unwrap_or_default();
+        let postgres = postgres_processes()
+            .into_iter()
+            .filter_map(|(pid, now)| Some(now.saturating_sub(*self.postgres.get(&pid)?)))
+            .sum();
+        let load = cpu_time(std::process::id()).saturating_sub(self.load);
+        CpuBudget {
+            service,
+            postgres,
+            load,
+            other: machine.saturating_sub(service + postgres + load),
+            wall,
+        }
+    }
+}
+
+/// Busy time of all cores so far (`/proc/stat`: user, nice, system, irq, softirq, steal).
+fn machine_busy() -> Duration {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|stat| {
+            let line = stat.lines().next()?;
+            let ticks: Vec<f64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|field| field.parse().ok())
+                .collect();
+            let busy = [0, 1, 2, 5, 6, 7]
+                .iter()
+                .filter_map(|&index| ticks.get(index))
+                .sum::<f64>();
+            Some(Duration::from_secs_f64(busy / TICKS_PER_SECOND))
+        })
+        .unwrap_or_default()
+}
+
+/// Every running `postgres` process and its CPU time so far.
+fn postgres_processes() -> std::collections::HashMap<u32, Duration> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Default::default();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|name| name.trim_end() == "postgres")
+        })
+        .map(|pid| (pid, cpu_time(pid)))
+        .collect()
+}
+
 /// Throughput, p50 and p99 of `count` calls, at most `concurrency` at once.
 pub async fn measure<F, Fut>(concurrency: usize, count: usize, call: F) -> (f64, Duration, Duration)
 where
