@@ -23,8 +23,9 @@ async fn the_consumer_span_continues_the_producers_trace(broker: TestBroker) {
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("events-test")));
+    let subscriber = tracing_subscriber::registry().with(erp_kit::telemetry::span_layer(
+        provider.tracer("events-test"),
+    ));
     tracing::subscriber::set_global_default(subscriber)
         .expect("the only subscriber of this process");
 

@@ -66,7 +66,7 @@ async fn the_client_span_is_the_parent_of_the_server_span() {
         .with_simple_exporter(exporter.clone())
         .build();
     let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("kit-test")));
+        .with(erp_kit::telemetry::span_layer(provider.tracer("kit-test")));
     tracing::subscriber::set_global_default(subscriber)
         .expect("the only subscriber of this process");
 
