@@ -14,7 +14,7 @@ use std::{
 use erp_proto::erp::hrm::v1::{GetEmployeeRequest, hrm_service_client::HrmServiceClient};
 use erp_testkit::{
     TestDatabase,
-    bench::{CpuBudget, CpuMeter, bearer, free_port, hire_employees, measure, ms},
+    bench::{CpuBudget, CpuMeter, bearer, free_port, hire_employees, measure, micros, ms},
 };
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, StatusCode, body::Bytes};
@@ -166,7 +166,6 @@ async fn main() {
     print("GetEmployee direct gRPC", direct, direct);
     print("GetEmployee HTTP/JSON via gateway", json, direct);
     print("GetEmployee gRPC via gateway", grpc, direct);
-    let micros = |duration: Duration| duration.as_secs_f64() * 1e6;
     println!(
         "gateway CPU per call: HTTP/JSON {:.0} µs, gRPC passthrough {:.0} µs",
         micros(json_budget.service),

@@ -22,7 +22,7 @@ use erp_proto::erp::{
 };
 use erp_testkit::{
     TestDatabase,
-    bench::{CpuBudget, CpuMeter, ServiceProcess, bearer, hire_employees, measure, ms},
+    bench::{CpuBudget, CpuMeter, ServiceProcess, bearer, hire_employees, measure, micros, ms},
 };
 use tonic::transport::Channel;
 
@@ -104,9 +104,9 @@ async fn main() {
             }
         }
     };
-    let cpu_before = process.cpu_time();
+    let meter = CpuMeter::start(Some(process.child.id()));
     let (list_rps, list_p50, list_p99) = measure(CONCURRENCY, LISTS, list).await;
-    let list_cpu = (process.cpu_time() - cpu_before) / u32::try_from(LISTS).unwrap_or(u32::MAX);
+    let list_budget = meter.stop().per_call(LISTS);
     println!(
         "GetEmployee:   {get_rps:>8.0} calls/s, p50 {:.2} ms, p99 {:.2} ms, HRM CPU {:.0} µs per call",
         ms(get_p50),
@@ -117,7 +117,7 @@ async fn main() {
         "ListEmployees: {list_rps:>8.0} calls/s, p50 {:.2} ms, p99 {:.2} ms, HRM CPU {:.0} µs per call (pages of 50)",
         ms(list_p50),
         ms(list_p99),
-        micros(list_cpu)
+        micros(list_budget.service)
     );
     process.stop();
 
@@ -142,10 +142,6 @@ async fn main() {
         }
         None => println!("pgbench not found or failed; no baseline"),
     }
-}
-
-fn micros(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1_000_000.0
 }
 
 async fn start_auth() -> (std::net::SocketAddr, String) {

@@ -264,7 +264,7 @@ impl Auth {
             &txn,
             tenant,
             &caller.user_id,
-            caller.session_id.as_deref(),
+            caller.claims.sid.as_deref(),
             "password changed",
         )
         .await?;

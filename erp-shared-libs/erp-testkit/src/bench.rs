@@ -88,11 +88,6 @@ impl ServiceProcess {
         rss_mib(self.child.id())
     }
 
-    /// CPU time the process has used so far (user + system).
-    pub fn cpu_time(&self) -> Duration {
-        cpu_time(self.child.id())
-    }
-
     /// SIGTERM, then wait for the drain.
     pub fn stop(mut self) {
         let _ = Command::new("kill")
@@ -195,7 +190,6 @@ impl std::ops::Add for CpuBudget {
 impl std::fmt::Display for CpuBudget {
     /// `435 µs (service 195, PostgreSQL 80, load 120, other 40; cores 97% busy)`.
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let micros = |duration: Duration| duration.as_secs_f64() * 1e6;
         write!(
             formatter,
             "{:.0} µs (service {:.0}, PostgreSQL {:.0}, load generator {:.0}, other {:.0}; cores {:.0}% busy)",
@@ -333,6 +327,11 @@ pub fn free_port() -> u16 {
 /// Milliseconds, for printing.
 pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1_000.0
+}
+
+/// Microseconds, for printing.
+pub fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1_000_000.0
 }
 
 /// `message` with `authorization: Bearer <token>`.

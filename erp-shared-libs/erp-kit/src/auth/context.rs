@@ -49,14 +49,11 @@ pub struct Caller {
     pub permissions: BTreeSet<String>,
     /// Modules the tenant's plan enables.
     pub modules: BTreeSet<String>,
-    /// The session the token belongs to (absent for operator tokens).
-    pub session_id: Option<String>,
-    /// The raw bearer token, forwarded on calls to other services.
-    pub bearer_token: SecretString,
     /// `Bearer <token>`, ready for the `authorization` header of outgoing calls (marked
     /// sensitive, so HTTP/2 never indexes it).
     pub authorization: Option<HeaderValue>,
-    /// Everything the token carried.
+    /// Everything the token carried (the session id, absent for operator tokens, is
+    /// `claims.sid`).
     pub claims: Claims,
 }
 
@@ -75,8 +72,6 @@ impl AuthContext {
             user_id: claims.sub.clone(),
             permissions: claims.perms.iter().cloned().collect(),
             modules: claims.mods.iter().cloned().collect(),
-            session_id: claims.sid.clone(),
-            bearer_token,
             authorization,
             claims,
         }))
