@@ -429,7 +429,7 @@ impl HttpFront {
         peer: Option<SocketAddr>,
         body: Bytes,
         record: &mut AccessRecord,
-    ) -> Result<Value, Refusal> {
+    ) -> Result<Vec<u8>, Refusal> {
         let (target, variables) = match self.routes.lookup(method.as_str(), uri.path()) {
             Lookup::Found(target, variables) => {
                 record.route = Some(target.grpc_path_text.clone());
@@ -522,16 +522,21 @@ async fn unary(
     grpc.ready()
         .await
         .map_err(|error| Status::unavailable(format!("{}: {error}", target.unit)))?;
-    let mut request = tonic::Request::new(message);
-    let metadata: &mut MetadataMap = request.metadata_mut();
+    // Visible ASCII only (gRPC metadata); the values are shared, not copied (the token
+    // is ~2 KB).
+    let mut forwarded = HeaderMap::with_capacity(FORWARDED.len());
     for name in FORWARDED {
         if let Some(value) = headers.get(name)
-            && let Ok(value) = value.to_str()
-            && let Ok(value) = value.parse()
+            && value.to_str().is_ok()
         {
-            metadata.insert(name, value);
+            forwarded.insert(name, value.clone());
         }
     }
+    let request = tonic::Request::from_parts(
+        MetadataMap::from_headers(forwarded),
+        tonic::Extensions::default(),
+        message,
+    );
     let response = grpc
         .unary(request, target.grpc_path.clone(), RawCodec)
         .await?;
@@ -657,11 +662,15 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
             )))
         }
     };
-    let (status, value, retry_after) = match outcome {
-        Ok(value) => (StatusCode::OK, value, None),
-        Err(refusal) => (refusal.status, refusal.body, refusal.retry_after),
+    let (status, body, retry_after) = match outcome {
+        Ok(body) => (StatusCode::OK, body, None),
+        Err(refusal) => (
+            refusal.status,
+            refusal.body.to_string().into_bytes(),
+            refusal.retry_after,
+        ),
     };
-    let mut response = json_response(status, &value);
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     let headers = response.headers_mut();
     if let Some(wait) = retry_after {
         set_retry_after(headers, wait);

@@ -97,25 +97,32 @@ pub fn decode_request(
         .map_err(|error| FieldError::new("body", error.to_string()))
 }
 
-/// The JSON of a response message: the whole message, or the rule's `response_body` field.
+/// The JSON text of a response message: the whole message, or the rule's `response_body`
+/// field.
 pub fn encode_response(
     message: &DynamicMessage,
     response_field: Option<&str>,
-) -> Result<Value, serde_json::Error> {
+) -> Result<Vec<u8>, serde_json::Error> {
     let Some(field) = response_field.and_then(|name| message.descriptor().get_field_by_name(name))
     else {
-        return message
-            .serialize_with_options(serde_json::value::Serializer, &SerializeOptions::new());
+        // Straight to text: no intermediate JSON tree for the common case.
+        let mut text = Vec::with_capacity(512);
+        message.serialize_with_options(
+            &mut serde_json::Serializer::new(&mut text),
+            &SerializeOptions::new(),
+        )?;
+        return Ok(text);
     };
     // Defaults included, so an empty list is `[]` rather than missing.
     let whole = message.serialize_with_options(
         serde_json::value::Serializer,
         &SerializeOptions::new().skip_default_fields(false),
     )?;
-    Ok(match whole {
+    let body = match whole {
         Value::Object(mut fields) => fields.remove(field.json_name()).unwrap_or(Value::Null),
         other => other,
-    })
+    };
+    serde_json::to_vec(&body)
 }
 
 /// The body as the start of the message's JSON object.
@@ -332,7 +339,8 @@ mod tests {
     }
 
     fn json(message: &DynamicMessage) -> Value {
-        encode_response(message, None).expect("serializes")
+        serde_json::from_slice(&encode_response(message, None).expect("serializes"))
+            .expect("valid JSON")
     }
 
     const LIST_EMPLOYEES: &str = "/erp.hrm.v1.HrmService/ListEmployees";
@@ -456,11 +464,11 @@ mod tests {
             decode(LIST_EMPLOYEES, None, &[], Some("departmentId=x"), "").expect("decodes");
         assert_eq!(
             encode_response(&message, Some("department_id")).expect("json"),
-            "x"
+            br#""x""#
         );
         assert_eq!(
             encode_response(&message, Some("manager_id")).expect("json"),
-            "",
+            br#""""#,
             "defaults are written out when one field is the body"
         );
     }
