@@ -22,6 +22,10 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use serde_json::{Value, json};
 use tonic::transport::Channel;
 
+// Auth and HRM run in this process: with the allocator their binaries use.
+#[global_allocator]
+static ALLOCATOR: erp_kit::allocator::ServiceAllocator = erp_kit::allocator::ServiceAllocator;
+
 const EMPLOYEES: usize = 200;
 const CONCURRENCY: usize = 16;
 const CALLS: usize = 20_000;

@@ -11,6 +11,9 @@ use erp_api_gateway::{
 use erp_kit::auth::{GrpcJwksSource, TokenVerifier};
 use erp_proto::Contracts;
 
+#[global_allocator]
+static ALLOCATOR: erp_kit::allocator::ServiceAllocator = erp_kit::allocator::ServiceAllocator;
+
 fn main() -> ExitCode {
     let config: Config = erp_kit::config::load_from_process_or_exit();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();

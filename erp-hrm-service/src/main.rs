@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use erp_hrm_service::config::{Config, SERVICE_NAME};
 
+#[global_allocator]
+static ALLOCATOR: erp_kit::allocator::ServiceAllocator = erp_kit::allocator::ServiceAllocator;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config: Config = erp_kit::config::load_from_process_or_exit();

@@ -4,6 +4,7 @@
 //! shared error model, and client channels that propagate token, trace and deadline.
 
 pub mod access;
+pub mod allocator;
 pub mod auth;
 pub mod client;
 pub mod config;
