@@ -570,7 +570,7 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
         parts.headers.insert(FORWARDED_FOR, address);
     }
     if let Some(refusal) = front.oversized(&parts) {
-        let mut response = json_response(refusal.status, &refusal.body);
+        let mut response = json_response(refusal.status, refusal.body.to_string().into_bytes());
         let record = AccessRecord::default();
         log_access(&parts, &record, refusal.status, started, &request_id);
         response.headers_mut().insert(REQUEST_ID, request_id);
@@ -670,7 +670,7 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
             refusal.retry_after,
         ),
     };
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let mut response = json_response(status, body);
     let headers = response.headers_mut();
     if let Some(wait) = retry_after {
         set_retry_after(headers, wait);
@@ -681,13 +681,8 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
     response
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// The caller's request id when it sent a usable one.

@@ -22,7 +22,9 @@ use erp_proto::erp::{
 };
 use erp_testkit::{
     TestDatabase,
-    bench::{CpuBudget, CpuMeter, ServiceProcess, bearer, hire_employees, measure, micros, ms},
+    bench::{
+        CpuBudget, CpuMeter, ServiceProcess, bearer, cores, hire_employees, measure, micros, ms,
+    },
 };
 use tonic::transport::Channel;
 
@@ -130,8 +132,7 @@ async fn main() {
             );
             // With every core busy, throughput is the cores' time over the machine CPU
             // one call costs: this is what a call may cost for 0.6x of pgbench.
-            let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
-            let allowed = Duration::from_secs_f64(cores / (0.6 * tps));
+            let allowed = Duration::from_secs_f64(cores() / (0.6 * tps));
             println!(
                 "pgbench, machine CPU per transaction: {:.0} µs (cores {:.0}% busy); 0.6x of its rate leaves a GetEmployee call {:.0} µs of machine CPU, it now takes {:.0}",
                 micros(budget.total()),

@@ -155,8 +155,7 @@ impl CpuBudget {
 
     /// How busy the machine's cores were, 0 to 1.
     pub fn busy(&self) -> f64 {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
-        self.total().as_secs_f64() / (self.wall.as_secs_f64() * cores).max(f64::EPSILON)
+        self.total().as_secs_f64() / (self.wall.as_secs_f64() * cores()).max(f64::EPSILON)
     }
 
     /// Every figure divided by `calls`.
@@ -327,6 +326,12 @@ pub fn free_port() -> u16 {
 /// Milliseconds, for printing.
 pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1_000.0
+}
+
+/// The cores this machine offers: with all of them busy, throughput is their time over the
+/// machine CPU one call costs.
+pub fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1, usize::from) as f64
 }
 
 /// Microseconds, for printing.
