@@ -2,7 +2,7 @@
 //! level-by-level approval.
 
 use chrono::NaiveDate;
-use erp_kit::auth::AuthContext;
+use erp_kit::auth::{AuthContext, TenantId};
 use erp_proto::erp::{
     common::v1::{PageRequest, PageResponse},
     events::v1::LeaveRequestApproved,
@@ -14,8 +14,8 @@ use crate::{
     domain::{
         employee::EmployeeStatus,
         leave::{
-            Approval, Chain, LedgerKind, RequestStatus, fits_balance, resolve_chain,
-            working_half_days,
+            Approval, Chain, LedgerKind, RequestStatus, fits_balance, lapsing_half_days,
+            resolve_chain, working_half_days,
         },
     },
     error::{Error, Result},
@@ -179,7 +179,8 @@ impl Hrm {
         Ok(allocation)
     }
 
-    /// A page of allocations.
+    /// A page of the allocations the caller may see: HR sees the tenant's, others their
+    /// own and their reports' (as with requests and balances).
     pub async fn list_allocations(
         &self,
         caller: &AuthContext,
@@ -187,15 +188,79 @@ impl Hrm {
         leave_type_id: Option<&str>,
         page: Option<&PageRequest>,
     ) -> Result<(Vec<leave_allocation::Model>, PageResponse)> {
+        let actor = self.actor(caller).await?;
+        let visible = self.visible_employees(caller, &actor).await?;
         store::leave::list_allocations(
             &self.db,
             &caller.tenant_id,
             &self.page_tokens,
-            employee_id,
+            visible_subset(employee_id, visible).as_deref(),
             leave_type_id,
             page,
         )
         .await
+    }
+
+    /// Writes the expiry rows due for an employee: each allocation whose period ended
+    /// before today loses what is left of it beyond its leave type's carry-forward cap
+    /// (see [`lapsing_half_days`]). Runs under the employee's lock, once per allocation
+    /// (an expiry row names its allocation; a unique index keeps it to one).
+    async fn lapse_ended_allocations(
+        &self,
+        txn: &impl ConnectionTrait,
+        tenant: &TenantId,
+        employee_id: &str,
+    ) -> Result<()> {
+        let today = chrono::Utc::now().date_naive();
+        for allocation in
+            store::leave::unlapsed_ended_allocations(txn, tenant, employee_id, today).await?
+        {
+            let leave_type_id = &allocation.leave_type_id;
+            let leave_type = store::leave::get_type(txn, tenant, leave_type_id).await?;
+            let balance = store::leave::balance(txn, tenant, employee_id, leave_type_id).await?;
+            let outliving = store::leave::granted_after(
+                txn,
+                tenant,
+                employee_id,
+                leave_type_id,
+                allocation.period_end,
+            )
+            .await?;
+            let lapsing = lapsing_half_days(
+                balance,
+                outliving,
+                i64::from(leave_type.carry_forward_cap_half_days),
+            );
+            store::leave::append_ledger(
+                txn,
+                tenant,
+                employee_id,
+                leave_type_id,
+                LedgerKind::Expiry,
+                i32::try_from(-lapsing).unwrap_or(i32::MIN),
+                &allocation.id,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Lapses what is due before an employee's balances or ledger are shown, in a
+    /// transaction of its own; when nothing is due (the usual case) nothing is written.
+    async fn lapse_due(&self, tenant: &TenantId, employee_id: &str) -> Result<()> {
+        let today = chrono::Utc::now().date_naive();
+        if store::leave::unlapsed_ended_allocations(&self.db, tenant, employee_id, today)
+            .await?
+            .is_empty()
+        {
+            return Ok(());
+        }
+        let txn = self.db.begin().await?;
+        store::employees::lock(&txn, tenant, employee_id).await?;
+        self.lapse_ended_allocations(&txn, tenant, employee_id)
+            .await?;
+        txn.commit().await?;
+        Ok(())
     }
 
     /// An employee's balances (the employee, their manager, or HR).
@@ -205,6 +270,7 @@ impl Hrm {
             .target_employee(caller, &actor, Some(employee_id))
             .await?;
         let tenant = &caller.tenant_id;
+        self.lapse_due(tenant, &employee.id).await?;
         let pending = store::leave::pending(&self.db, tenant, &employee.id, None).await?;
         let mut balances = Vec::new();
         for (leave_type_id, balance) in
@@ -238,6 +304,7 @@ impl Hrm {
         let employee = self
             .target_employee(caller, &actor, Some(employee_id))
             .await?;
+        self.lapse_due(&caller.tenant_id, &employee.id).await?;
         store::leave::ledger(
             &self.db,
             &caller.tenant_id,
@@ -262,12 +329,6 @@ impl Hrm {
         let employee = self
             .target_employee(caller, &actor, new.employee_id.as_deref())
             .await?;
-        if EmployeeStatus::from_name(&employee.status) == EmployeeStatus::Terminated {
-            return Err(Error::FailedPrecondition {
-                reason: "ERP:HRM:EMPLOYEE_TERMINATED",
-                message: "a terminated employee cannot request leave".to_owned(),
-            });
-        }
         let leave_type = store::leave::get_type(&self.db, tenant, &new.leave_type_id)
             .await
             .map_err(|_| Error::field("leave_type_id", "no such leave type"))?;
@@ -286,6 +347,37 @@ impl Hrm {
         // One employee's requests and approvals run one at a time: the overlap and
         // balance checks below then see every other committed request.
         store::employees::lock(&txn, tenant, &employee.id).await?;
+        // Termination may have committed while this request waited for the lock.
+        if EmployeeStatus::from_name(
+            &store::employees::get(&txn, tenant, &employee.id)
+                .await?
+                .status,
+        ) == EmployeeStatus::Terminated
+        {
+            return Err(Error::FailedPrecondition {
+                reason: "ERP:HRM:EMPLOYEE_TERMINATED",
+                message: "a terminated employee cannot request leave".to_owned(),
+            });
+        }
+        if !store::leave::covered(
+            &txn,
+            tenant,
+            &employee.id,
+            &leave_type.id,
+            (new.start_date, new.end_date),
+        )
+        .await?
+        {
+            return Err(Error::FailedPrecondition {
+                reason: "ERP:HRM:NO_ALLOCATION",
+                message: format!(
+                    "no allocation of {} covers {} to {}: leave is taken within an allocation's period",
+                    leave_type.name, new.start_date, new.end_date
+                ),
+            });
+        }
+        self.lapse_ended_allocations(&txn, tenant, &employee.id)
+            .await?;
         if !store::leave::open_overlapping(&txn, tenant, &employee.id, new.start_date, new.end_date)
             .await?
             .is_empty()
@@ -427,11 +519,7 @@ impl Hrm {
         let tenant = &caller.tenant_id;
         let actor = self.actor(caller).await?;
         let visible = self.visible_employees(caller, &actor).await?;
-        let employee_ids = match (&filter.employee_id, visible) {
-            (Some(one), Some(visible)) if !visible.contains(one) => Some(Vec::new()),
-            (Some(one), _) => Some(vec![one.clone()]),
-            (None, visible) => visible,
-        };
+        let employee_ids = visible_subset(filter.employee_id.as_deref(), visible);
         let status = if filter.awaiting_my_approval {
             Some(RequestStatus::Pending)
         } else {
@@ -572,6 +660,8 @@ impl Hrm {
             }
             Some(Approval::Approved) => {
                 // The balance may have changed since submission (expiries, other approvals).
+                self.lapse_ended_allocations(&txn, tenant, &request.employee_id)
+                    .await?;
                 let balance = store::leave::balance(
                     &txn,
                     tenant,
@@ -644,6 +734,16 @@ impl Hrm {
         }
         txn.commit().await?;
         self.view(caller, cancelled).await
+    }
+}
+
+/// The employees a list may show: the one asked for, if the caller may see them, or all
+/// the caller may see (`None`: the whole tenant).
+fn visible_subset(asked: Option<&str>, visible: Option<Vec<String>>) -> Option<Vec<String>> {
+    match (asked, visible) {
+        (Some(one), Some(visible)) if !visible.iter().any(|id| id == one) => Some(Vec::new()),
+        (Some(one), _) => Some(vec![one.to_owned()]),
+        (None, visible) => visible,
     }
 }
 

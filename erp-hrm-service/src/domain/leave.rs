@@ -251,6 +251,15 @@ pub fn fits_balance(balance: i64, pending: i64, requested: u32) -> bool {
     balance - pending >= i64::from(requested)
 }
 
+/// The half days that lapse when an allocation's period ends: what is left of it (and of
+/// allocations that ended before it) beyond the carry-forward cap. Approved requests take
+/// the oldest days first, so what is left of the ended allocations is the balance less
+/// the days of allocations that outlive it (`outliving`), never below zero.
+pub fn lapsing_half_days(balance: i64, outliving: i64, carry_forward_cap: i64) -> i64 {
+    let left = (balance - outliving).max(0);
+    (left - carry_forward_cap.max(0)).max(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,6 +354,21 @@ mod tests {
     fn ranges_overlap_when_they_share_a_day() {
         assert!(overlaps((day(2), day(4)), (day(4), day(6))));
         assert!(!overlaps((day(2), day(3)), (day(4), day(6))));
+    }
+
+    #[test]
+    fn unused_days_beyond_the_carry_forward_cap_lapse() {
+        // 20 granted last year, nothing taken, 10 granted this year, 4 may carry over.
+        assert_eq!(lapsing_half_days(30, 10, 4), 16);
+        // 14 of last year's 20 taken: 6 left, 4 carry over.
+        assert_eq!(lapsing_half_days(16, 10, 4), 2);
+        // Fewer left than the cap: nothing lapses.
+        assert_eq!(lapsing_half_days(13, 10, 4), 0);
+        // Last year's days all taken and some of this year's too: nothing left to lapse.
+        assert_eq!(lapsing_half_days(7, 10, 4), 0);
+        // No carry-forward: everything left lapses; a negative balance lapses nothing.
+        assert_eq!(lapsing_half_days(8, 0, 0), 8);
+        assert_eq!(lapsing_half_days(-3, 0, 0), 0);
     }
 
     #[test]

@@ -229,18 +229,18 @@ pub async fn list_allocations(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     tokens: &PageTokens,
-    employee_id: Option<&str>,
+    employee_ids: Option<&[String]>,
     leave_type_id: Option<&str>,
     page: Option<&PageRequest>,
 ) -> Result<(Vec<leave_allocation::Model>, PageResponse)> {
     let list_key = format!(
-        "allocations?employee={}&type={}",
-        employee_id.unwrap_or(""),
+        "allocations?employees={}&type={}",
+        employee_ids.map(|ids| ids.join(",")).unwrap_or_default(),
         leave_type_id.unwrap_or("")
     );
     let mut select = scoped::<leave_allocation::Entity>(tenant).find();
-    if let Some(employee) = employee_id {
-        select = select.filter(leave_allocation::Column::EmployeeId.eq(employee));
+    if let Some(employees) = employee_ids {
+        select = select.filter(leave_allocation::Column::EmployeeId.is_in(employees.to_vec()));
     }
     if let Some(kind) = leave_type_id {
         select = select.filter(leave_allocation::Column::LeaveTypeId.eq(kind));
@@ -300,6 +300,78 @@ pub async fn balance(
         .into_iter()
         .find(|(kind, _)| kind == leave_type_id)
         .map_or(0, |(_, total)| total))
+}
+
+/// Allocations of an employee whose period ended before `today` and whose unused days
+/// have not been lapsed yet (no expiry row names them), oldest period first.
+pub async fn unlapsed_ended_allocations(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    today: NaiveDate,
+) -> Result<Vec<leave_allocation::Model>> {
+    let lapsed: Vec<String> = scoped::<leave_ledger::Entity>(tenant)
+        .find()
+        .filter(leave_ledger::Column::EmployeeId.eq(employee_id))
+        .filter(leave_ledger::Column::Kind.eq(LedgerKind::Expiry.as_str()))
+        .select_only()
+        .column(leave_ledger::Column::SourceId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let ended = scoped::<leave_allocation::Entity>(tenant)
+        .find()
+        .filter(leave_allocation::Column::EmployeeId.eq(employee_id))
+        .filter(leave_allocation::Column::PeriodEnd.lt(today))
+        .order_by_asc(leave_allocation::Column::PeriodEnd)
+        .order_by_asc(leave_allocation::Column::Id)
+        .all(db)
+        .await?;
+    Ok(ended
+        .into_iter()
+        .filter(|allocation| !lapsed.contains(&allocation.id))
+        .collect())
+}
+
+/// Half days granted to an employee for a leave type by allocations whose period ends
+/// after `after`.
+pub async fn granted_after(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    leave_type_id: &str,
+    after: NaiveDate,
+) -> Result<i64> {
+    let granted: Vec<i32> = scoped::<leave_allocation::Entity>(tenant)
+        .find()
+        .filter(leave_allocation::Column::EmployeeId.eq(employee_id))
+        .filter(leave_allocation::Column::LeaveTypeId.eq(leave_type_id))
+        .filter(leave_allocation::Column::PeriodEnd.gt(after))
+        .select_only()
+        .column(leave_allocation::Column::HalfDays)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(granted.into_iter().map(i64::from).sum())
+}
+
+/// Whether one allocation of the leave type covers every day from `start` to `end`.
+pub async fn covered(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    leave_type_id: &str,
+    (start, end): (NaiveDate, NaiveDate),
+) -> Result<bool> {
+    Ok(scoped::<leave_allocation::Entity>(tenant)
+        .find()
+        .filter(leave_allocation::Column::EmployeeId.eq(employee_id))
+        .filter(leave_allocation::Column::LeaveTypeId.eq(leave_type_id))
+        .filter(leave_allocation::Column::PeriodStart.lte(start))
+        .filter(leave_allocation::Column::PeriodEnd.gte(end))
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// A page of an employee's ledger, oldest first.

@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = erp_events::migrations();
         migrations.push(Box::new(CreateHrmTables));
+        migrations.push(Box::new(OneExpiryPerAllocation));
         migrations
     }
 }
@@ -227,6 +228,29 @@ impl MigrationTrait for CreateHrmTables {
         ] {
             manager.get_connection().execute_unprepared(sql).await?;
         }
+        Ok(())
+    }
+}
+
+/// An allocation's unused days lapse once: at most one expiry row names it.
+struct OneExpiryPerAllocation;
+
+impl MigrationName for OneExpiryPerAllocation {
+    fn name(&self) -> &str {
+        "m20261121_230001_hrm_one_expiry_per_allocation"
+    }
+}
+
+#[allow(elided_lifetimes_in_paths)]
+#[async_trait::async_trait]
+impl MigrationTrait for OneExpiryPerAllocation {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX leave_ledger_one_expiry ON leave_ledger (tenant_id, source_id) WHERE kind = 'expiry'",
+            )
+            .await?;
         Ok(())
     }
 }

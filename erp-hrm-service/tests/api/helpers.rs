@@ -314,7 +314,26 @@ impl Mesh {
             .leave_type_id
     }
 
+    /// Grants days valid from 2026 on, far enough ahead that the tests' fixed 2026 dates
+    /// stay covered and nothing lapses whenever the tests run.
     pub async fn allocate(&self, employee: &str, leave_type: &str, half_days: i32) {
+        self.allocate_in(
+            employee,
+            leave_type,
+            half_days,
+            ((2026, 1, 1), (2099, 12, 31)),
+        )
+        .await;
+    }
+
+    /// Grants days valid in `period` (first and last day); the allocation's id.
+    pub async fn allocate_in(
+        &self,
+        employee: &str,
+        leave_type: &str,
+        half_days: i32,
+        (from, to): ((i32, i32, i32), (i32, i32, i32)),
+    ) -> String {
         self.hrm()
             .await
             .allocate_leave(bearer(
@@ -322,16 +341,20 @@ impl Mesh {
                     employee_id: employee.to_owned(),
                     leave_type_id: leave_type.to_owned(),
                     period: Some(DateRange {
-                        start_date: date(2026, 1, 1),
-                        end_date: date(2026, 12, 31),
+                        start_date: date(from.0, from.1, from.2),
+                        end_date: date(to.0, to.1, to.2),
                     }),
                     half_days,
-                    note: "2026 entitlement".to_owned(),
+                    note: "entitlement".to_owned(),
                 },
                 &self.admin,
             ))
             .await
-            .expect("allocated");
+            .expect("allocated")
+            .into_inner()
+            .allocation
+            .expect("allocation")
+            .leave_allocation_id
     }
 
     /// (balance, pending) of one leave type, checking the balance equals the ledger sum.

@@ -1,7 +1,8 @@
 use erp_kit::error::reason;
 use erp_proto::erp::hrm::v1::{
     ApproveLeaveRequestRequest, ApproverKind, CancelLeaveRequestRequest, GetLeaveBalancesRequest,
-    LeaveRequestStatus, ListLeaveRequestsRequest, SubmitLeaveRequestRequest,
+    LeaveLedgerEntryKind, LeaveRequestStatus, ListLeaveAllocationsRequest,
+    ListLeaveLedgerEntriesRequest, ListLeaveRequestsRequest, SubmitLeaveRequestRequest,
 };
 use tonic::Code;
 
@@ -272,6 +273,46 @@ async fn employees_see_their_own_leave_managers_their_reports_and_hr_everyone() 
         .await
         .expect_err("a colleague");
     assert_eq!(colleague.code(), Code::NotFound);
+
+    // Allocations follow the same rule: a colleague sees none of the report's, whether
+    // they ask for the report by id or list everything they may see.
+    let allocations_seen = |token: &str, employee_id: &str| {
+        let (mut hrm, request) = (
+            hrm.clone(),
+            bearer(
+                ListLeaveAllocationsRequest {
+                    employee_id: employee_id.to_owned(),
+                    ..Default::default()
+                },
+                token,
+            ),
+        );
+        async move {
+            hrm.list_leave_allocations(request)
+                .await
+                .expect("list allocations")
+                .into_inner()
+                .allocations
+                .len()
+        }
+    };
+    assert_eq!(allocations_seen(&report_token, "").await, 1, "the employee");
+    assert_eq!(
+        allocations_seen(&manager_token, &report).await,
+        1,
+        "their manager"
+    );
+    assert_eq!(allocations_seen(&hr, "").await, 1, "HR");
+    assert_eq!(
+        allocations_seen(&colleague_token, &report).await,
+        0,
+        "a colleague, by id"
+    );
+    assert_eq!(
+        allocations_seen(&colleague_token, "").await,
+        0,
+        "a colleague, all"
+    );
     let on_behalf = hrm
         .submit_leave_request(bearer(
             SubmitLeaveRequestRequest {
@@ -288,4 +329,62 @@ async fn employees_see_their_own_leave_managers_their_reports_and_hr_everyone() 
         .await
         .expect_err("employees cannot create departments");
     assert_eq!(department_write.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn unused_days_lapse_beyond_the_carry_forward_cap_and_leave_needs_an_allocation() {
+    let mesh = Mesh::start().await;
+    let department = mesh.department(&mesh.admin, "OPS", "").await;
+    let (employee, employee_token) = mesh.hire("EMP-9", &department, "").await;
+    // No approval levels: approved on submission. The helper's cap is 10 half days.
+    let annual = mesh.leave_type("ANNUAL", &[]).await;
+    let last_year = mesh
+        .allocate_in(&employee, &annual, 30, ((2025, 1, 1), (2025, 12, 31)))
+        .await;
+    mesh.allocate(&employee, &annual, 20).await;
+
+    // 2025's period has ended with all 30 half days unused: 10 carry over, 20 lapse.
+    assert_eq!(mesh.balance(&employee, &annual).await, (30, 0));
+    let mut hrm = mesh.hrm().await;
+    let ledger = hrm
+        .list_leave_ledger_entries(bearer(
+            ListLeaveLedgerEntriesRequest {
+                employee_id: employee.clone(),
+                leave_type_id: annual.clone(),
+                page: None,
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect("ledger")
+        .into_inner()
+        .entries;
+    let expiries: Vec<_> = ledger
+        .iter()
+        .filter(|entry| entry.kind == LeaveLedgerEntryKind::Expiry as i32)
+        .map(|entry| (entry.half_days_delta, entry.source_id.as_str()))
+        .collect();
+    assert_eq!(expiries, [(-20, last_year.as_str())], "{ledger:#?}");
+    assert_eq!(
+        mesh.balance(&employee, &annual).await,
+        (30, 0),
+        "an allocation lapses once"
+    );
+
+    // Leave is taken inside an allocation's period; the balance follows the ledger.
+    for (from, to) in [((2100, 1, 4), (2100, 1, 4)), ((2024, 6, 3), (2024, 6, 4))] {
+        let refused = hrm
+            .submit_leave_request(bearer(submit(&annual, from, to), &employee_token))
+            .await
+            .expect_err("no allocation covers it");
+        assert_eq!(refused.code(), Code::FailedPrecondition);
+        assert_eq!(reason(&refused).as_deref(), Some("ERP:HRM:NO_ALLOCATION"));
+    }
+    hrm.submit_leave_request(bearer(
+        submit(&annual, (2026, 11, 2), (2026, 11, 6)),
+        &employee_token,
+    ))
+    .await
+    .expect("five days within this allocation");
+    assert_eq!(mesh.balance(&employee, &annual).await, (20, 0));
 }
