@@ -33,6 +33,13 @@ impl Hrm {
         }
         let at = recorded_time(at, Utc::now(), actor.is_hr)
             .map_err(|message| Error::field("check_in_time", message))?;
+        if at.date_naive() < employee.hire_date {
+            // Also keeps HR's corrections within what the database can store.
+            return Err(Error::field(
+                "check_in_time",
+                "is before the employee's hire date",
+            ));
+        }
         let at = erp_db::time::truncate(at);
         if store::attendance::open_record(&self.db, &caller.tenant_id, &employee.id)
             .await?

@@ -61,6 +61,26 @@ async fn attendance_refuses_double_check_ins_and_summarises_worked_time() {
         employee_id: employee.clone(),
         check_out_time,
     };
+    let before_hire = hrm
+        .check_in(bearer(
+            CheckInRequest {
+                check_in_time: Some(prost_types::Timestamp {
+                    seconds: -8_000_000_000_000, // about 250,000 years ago
+                    nanos: 0,
+                }),
+                ..on_behalf(None)
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect_err("not even HR records a time before the hire date");
+    assert_eq!(
+        field_violations(&before_hire)
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect::<Vec<_>>(),
+        ["check_in_time"]
+    );
     hrm.check_in(bearer(on_behalf(at(2, 9, 30)), &mesh.admin))
         .await
         .expect("in, late");

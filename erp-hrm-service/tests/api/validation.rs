@@ -60,6 +60,20 @@ async fn bad_input_on_every_rpc_is_invalid_argument_with_field_violations() {
             vec!["department_id"],
         ),
         (
+            "GetDepartment (a NUL in the id)",
+            fields_of(
+                "GetDepartment",
+                c.get_department(bearer(
+                    GetDepartmentRequest {
+                        department_id: "0190\u{0}abc".into(),
+                    },
+                    admin,
+                ))
+                .await,
+            ),
+            vec!["department_id"],
+        ),
+        (
             "ListDepartments",
             fields_of(
                 "ListDepartments",

@@ -72,6 +72,10 @@ pub fn parse_id(raw: &str) -> Result<String, String> {
     if id.len() > 64 {
         return Err("must be at most 64 characters".to_owned());
     }
+    if id.chars().any(char::is_control) {
+        // A NUL would otherwise reach PostgreSQL, which refuses it as an encoding error.
+        return Err("must not contain control characters".to_owned());
+    }
     Ok(id.to_owned())
 }
 
@@ -95,6 +99,15 @@ mod tests {
         assert_eq!(parse_text("", 10, false), Ok(String::new()));
         assert!(parse_text("abcdefghijk", 10, false).is_err());
         assert!(parse_text("a\u{7}b", 10, false).is_err());
+    }
+
+    #[test]
+    fn ids_are_trimmed_bounded_and_printable() {
+        assert_eq!(parse_id(" 0190-ab "), Ok("0190-ab".to_owned()));
+        assert!(parse_id("  ").is_err());
+        assert!(parse_id(&"a".repeat(65)).is_err());
+        assert!(parse_id("01\u{0}90").is_err());
+        assert_eq!(parse_optional_id(""), Ok(None));
     }
 
     #[test]
