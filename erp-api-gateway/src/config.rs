@@ -67,6 +67,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rate_of_zero_is_refused_naming_the_key() {
+        let refused = erp_kit::config::load::<Config>(
+            None,
+            [("ERP_LIMITS__TENANT_PER_SECOND".to_owned(), "0".to_owned())],
+        )
+        .expect_err("zero never refills");
+        let message = refused.to_string();
+        assert!(
+            message.contains("tenant_per_second") && message.contains("positive"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn upstreams_come_from_the_environment() {
         let config: Config = erp_kit::config::load(
             None,

@@ -7,7 +7,7 @@
 //! client config), and the answer comes back as JSON or as the mapped error.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     convert::Infallible,
     net::SocketAddr,
     sync::{Arc, Mutex},
@@ -26,6 +26,7 @@ use erp_kit::{
     access::AccessGuard,
     auth::TokenVerifier,
     client::{ClientConfig, MeshChannel},
+    telemetry,
 };
 use erp_proto::Contracts;
 use http::uri::PathAndQuery;
@@ -38,11 +39,12 @@ use tonic_health::pb::{
 };
 use tonic_web::GrpcWebLayer;
 use tower::Layer as _;
+use tracing::Instrument as _;
 
 use crate::{
     codec::RawCodec,
     errors::{self, http_status},
-    limits::{LimitsConfig, RateLimiter},
+    limits::{CappedBody, LimitsConfig, RateLimiter},
     routes::{Lookup, PathTemplate, Route, RouteTable},
     transcode::{RequestParts, decode_request, encode_response},
 };
@@ -68,6 +70,15 @@ pub enum FrontError {
         unit: String,
         /// What is wrong.
         error: erp_kit::client::ClientError,
+    },
+    /// An upstream is configured for a unit no contract package belongs to (a typo such
+    /// as `ERP_UPSTREAMS__HMR` would otherwise leave every route of the real unit 503).
+    #[error("upstreams.{unit}: no contract belongs to a unit of that name (the units are {known})")]
+    UnknownUpstream {
+        /// The configured name.
+        unit: String,
+        /// The units the contracts name, comma-separated.
+        known: String,
     },
 }
 
@@ -162,6 +173,16 @@ impl HttpFront {
             }
         }
         let routes = RouteTable::new(routes).map_err(FrontError::Collision)?;
+        let units: BTreeSet<&str> = contracts
+            .methods()
+            .map(|method| unit_of(&method.package))
+            .collect();
+        if let Some(unknown) = upstreams.keys().find(|unit| !units.contains(unit.as_str())) {
+            return Err(FrontError::UnknownUpstream {
+                unit: unknown.clone(),
+                known: units.into_iter().collect::<Vec<_>>().join(", "),
+            });
+        }
         let upstreams = upstreams
             .iter()
             .map(|(unit, url)| {
@@ -412,8 +433,29 @@ impl HttpFront {
                 .into_http::<axum::body::Body>()
                 .into_response();
         };
-        let request = request.map(tonic::body::Body::new);
-        match tower::ServiceExt::oneshot(channel, request).await {
+        // The same body limit as for JSON: refused at once when the length is declared,
+        // otherwise when the streamed body passes it.
+        let max_body = self.limits.max_body_bytes;
+        let too_large = || {
+            Status::resource_exhausted(format!("the request body is larger than {max_body} bytes"))
+                .into_http::<axum::body::Body>()
+                .into_response()
+        };
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+        if declared.is_some_and(|length| length > max_body) {
+            return too_large();
+        }
+        let (parts, body) = request.into_parts();
+        let (body, exceeded) = CappedBody::new(body, max_body);
+        let request = http::Request::from_parts(parts, tonic::body::Body::new(body));
+        let outcome = tower::ServiceExt::oneshot(channel, request).await;
+        if exceeded.load(std::sync::atomic::Ordering::Acquire) {
+            return too_large();
+        }
+        match outcome {
             Ok(response) => response.map(axum::body::Body::new).into_response(),
             Err(error) => Status::unavailable(format!("{unit}: {error}"))
                 .into_http::<axum::body::Body>()
@@ -544,6 +586,19 @@ async fn unary(
 }
 
 async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Response {
+    // The caller's trace goes on through the gateway: the upstream call is a child of
+    // this span, whose parent is the caller's `traceparent`.
+    let span = tracing::info_span!(
+        "gateway.request",
+        otel.name = %request.uri().path(),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+    );
+    telemetry::continue_trace(&span, request.headers());
+    serve(front, request).instrument(span).await
+}
+
+async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
     let started = Instant::now();
     let (mut parts, body) = request.into_parts();
     let origin = parts.headers.get(header::ORIGIN).cloned();
@@ -572,7 +627,16 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
     if let Some(refusal) = front.oversized(&parts) {
         let mut response = json_response(refusal.status, refusal.body.to_string().into_bytes());
         let record = AccessRecord::default();
-        log_access(&parts, &record, refusal.status, started, &request_id);
+        log_access(
+            &parts,
+            &AccessLine {
+                record: &record,
+                status: refusal.status,
+                grpc_status: None,
+                started,
+                request_id: &request_id,
+            },
+        );
         response.headers_mut().insert(REQUEST_ID, request_id);
         front.allow_origin(origin, response.headers_mut());
         return response;
@@ -611,9 +675,26 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
         } else {
             front.pass_through(request, peer, &record).await
         };
+        // A refusal (the gateway's or a trailers-only answer) carries its gRPC status in
+        // the headers; a streamed answer's comes in the trailers, after this line.
+        let grpc_status = response
+            .headers()
+            .get("grpc-status")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         if let Ok(record) = record.lock() {
-            log_access(&parts, &record, response.status(), started, &request_id);
+            log_access(
+                &parts,
+                &AccessLine {
+                    record: &record,
+                    status: response.status(),
+                    grpc_status: grpc_status.as_deref(),
+                    started,
+                    request_id: &request_id,
+                },
+            );
         }
+        response.headers_mut().insert(REQUEST_ID, request_id);
         front.allow_origin(origin, response.headers_mut());
         return response;
     }
@@ -675,7 +756,16 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
     if let Some(wait) = retry_after {
         set_retry_after(headers, wait);
     }
-    log_access(&parts, &record, status, started, &request_id);
+    log_access(
+        &parts,
+        &AccessLine {
+            record: &record,
+            status,
+            grpc_status: None,
+            started,
+            request_id: &request_id,
+        },
+    );
     headers.insert(REQUEST_ID, request_id);
     front.allow_origin(origin, headers);
     response
@@ -724,29 +814,36 @@ async fn openapi(State(front): State<Arc<HttpFront>>) -> Response {
 }
 
 /// One access-log line.
-fn log_access(
-    parts: &http::request::Parts,
-    record: &AccessRecord,
+/// What the access log says of one request.
+struct AccessLine<'a> {
+    record: &'a AccessRecord,
     status: StatusCode,
+    /// The gRPC status, for gRPC calls whose status is known when the answer starts.
+    grpc_status: Option<&'a str>,
     started: Instant,
-    request_id: &HeaderValue,
-) {
+    request_id: &'a HeaderValue,
+}
+
+fn log_access(parts: &http::request::Parts, line: &AccessLine<'_>) {
     tracing::info!(
         target: "erp_api_gateway::access",
         method = %parts.method,
         path = parts.uri.path(),
-        route = record.route.as_deref().unwrap_or("-"),
-        status = status.as_u16(),
-        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        tenant = record.tenant.as_deref().unwrap_or("-"),
-        request_id = request_id.to_str().unwrap_or("-"),
+        route = line.record.route.as_deref().unwrap_or("-"),
+        status = line.status.as_u16(),
+        grpc_status = line.grpc_status.unwrap_or("-"),
+        latency_us = u64::try_from(line.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        tenant = line.record.tenant.as_deref().unwrap_or("-"),
+        request_id = line.request_id.to_str().unwrap_or("-"),
         "request"
     );
 }
 
 /// `Retry-After` in whole seconds, rounded up.
 fn set_retry_after(headers: &mut HeaderMap, wait: Duration) {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = wait
+        .as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0));
     headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
 }
 

@@ -4,21 +4,30 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    pin::Pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
 use serde::Deserialize;
 
 /// Rates and bursts (`ERP_LIMITS__*`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Sustained calls per second of one tenant.
+    /// Sustained calls per second of one tenant (a positive number).
+    #[serde(deserialize_with = "positive_rate")]
     pub tenant_per_second: f64,
     /// Calls one tenant may make at once after being idle.
     pub tenant_burst: u32,
-    /// Sustained unauthenticated calls per second from one client address.
+    /// Sustained unauthenticated calls per second from one client address (positive).
+    #[serde(deserialize_with = "positive_rate")]
     pub address_per_second: f64,
     /// Unauthenticated calls one address may make at once.
     pub address_burst: u32,
@@ -45,6 +54,19 @@ impl Default for LimitsConfig {
             max_header_bytes: 16 * 1024,
             body_timeout: Duration::from_secs(10),
         }
+    }
+}
+
+/// A rate must be a positive, finite number of calls per second: with 0 no bucket ever
+/// refills, and nobody could be told when to come back.
+fn positive_rate<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let rate = f64::deserialize(deserializer)?;
+    if rate.is_finite() && rate > 0.0 {
+        Ok(rate)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "must be a positive number of calls per second, not {rate}"
+        )))
     }
 }
 
@@ -95,9 +117,10 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             return Ok(());
         }
-        Err(Duration::from_secs_f64(
-            (1.0 - bucket.tokens) / self.per_second,
-        ))
+        Err(
+            Duration::try_from_secs_f64((1.0 - bucket.tokens) / self.per_second)
+                .unwrap_or(Duration::MAX),
+        )
     }
 }
 
@@ -108,9 +131,81 @@ impl Bucket {
     }
 }
 
+/// A streamed request body that fails once more than its limit has come, and remembers
+/// that it did (the gRPC proxy streams bodies through instead of reading them first).
+#[derive(Debug)]
+pub struct CappedBody {
+    inner: axum::body::Body,
+    left: usize,
+    exceeded: Arc<AtomicBool>,
+}
+
+/// The error of a body over its limit.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body is larger than the limit")]
+pub struct BodyTooLarge;
+
+impl CappedBody {
+    /// `inner`, failing after `limit` bytes; the flag it returns says whether it did.
+    pub fn new(inner: axum::body::Body, limit: usize) -> (Self, Arc<AtomicBool>) {
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let body = Self {
+            inner,
+            left: limit,
+            exceeded: exceeded.clone(),
+        };
+        (body, exceeded)
+    }
+}
+
+impl http_body::Body for CappedBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let size = frame.data_ref().map_or(0, Bytes::len);
+                if size > this.left {
+                    this.exceeded.store(true, Ordering::Release);
+                    return Poll::Ready(Some(Err(Box::new(BodyTooLarge))));
+                }
+                this.left -= size;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(Box::new(error)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_capped_body_passes_up_to_its_limit_and_fails_beyond() {
+        use http_body_util::BodyExt as _;
+        let (body, exceeded) = CappedBody::new(axum::body::Body::from(vec![7u8; 10]), 10);
+        assert_eq!(body.collect().await.expect("within").to_bytes().len(), 10);
+        assert!(!exceeded.load(Ordering::Acquire));
+        let (body, exceeded) = CappedBody::new(axum::body::Body::from(vec![7u8; 11]), 10);
+        body.collect().await.expect_err("over");
+        assert!(exceeded.load(Ordering::Acquire));
+    }
 
     #[test]
     fn a_burst_passes_then_the_rate_holds() {

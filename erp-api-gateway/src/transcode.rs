@@ -58,8 +58,12 @@ pub fn decode_request(
     parts: &RequestParts<'_>,
 ) -> Result<DynamicMessage, FieldError> {
     let mut root = body_object(input, parts)?;
+    // The fields the path fills, by field numbers: the query may not touch them, however
+    // it spells them (`user_id` or `userId`).
+    let mut from_path: Vec<Vec<u32>> = Vec::with_capacity(parts.variables.len());
     for (path, value) in parts.variables {
         let target = resolve(input, path)?;
+        from_path.push(target.path.iter().map(|field| field.number()).collect());
         if target.field.is_list() {
             return Err(FieldError::new(
                 path,
@@ -76,10 +80,14 @@ pub fn decode_request(
                 "this route takes its fields from the JSON body, not the query string",
             ));
         }
-        if parts.variables.contains_key(&key) {
+        let target = resolve(input, &key)?;
+        let numbers: Vec<u32> = target.path.iter().map(|field| field.number()).collect();
+        if from_path
+            .iter()
+            .any(|given| given.starts_with(&numbers) || numbers.starts_with(given))
+        {
             return Err(FieldError::new(&key, "already given in the path"));
         }
-        let target = resolve(input, &key)?;
         if let Some(body) = parts.body_field
             && target.path.first().map(|field| field.name()) == Some(body)
         {
@@ -405,6 +413,24 @@ mod tests {
         assert_eq!(value["id"], "from-path");
         assert_eq!(value["expectedVersion"], "3", "int64 travels as a string");
         assert_eq!(value["employee"]["firstName"], "Ada");
+    }
+
+    #[test]
+    fn the_query_cannot_refill_a_path_variable_under_either_spelling() {
+        for key in ["leave_request_id", "leaveRequestId"] {
+            let error = decode(
+                "/erp.hrm.v1.HrmService/GetLeaveRequest",
+                None,
+                &[("leave_request_id", "from-path")],
+                Some(&format!("{key}=from-query")),
+                "",
+            )
+            .expect_err("the path's field is taken");
+            assert!(
+                error.to_string().contains("already given in the path"),
+                "{key}: {error}"
+            );
+        }
     }
 
     #[test]

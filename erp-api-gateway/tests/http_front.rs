@@ -971,3 +971,135 @@ async fn grpc_web_calls_from_browsers_reach_the_services() {
     let trailers = String::from_utf8_lossy(&frames[1].1).to_lowercase();
     assert!(trailers.contains("grpc-status:0"), "{trailers}");
 }
+
+/// A gRPC upstream that answers every call with an empty message and keeps the headers
+/// of each call it got: what the gateway passed on.
+async fn recording_upstream() -> (SocketAddr, Arc<std::sync::Mutex<Vec<hyper::HeaderMap>>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let router = axum::Router::new().fallback({
+        let seen = seen.clone();
+        move |request: axum::extract::Request| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().expect("lock").push(request.headers().clone());
+                let mut trailers = hyper::HeaderMap::new();
+                trailers.insert("grpc-status", hyper::header::HeaderValue::from_static("0"));
+                // One empty, uncompressed message, then the trailers.
+                let body = Full::new(Bytes::from_static(&[0, 0, 0, 0, 0]))
+                    .with_trailers(async move { Some(Ok(trailers)) });
+                hyper::Response::builder()
+                    .header("content-type", "application/grpc")
+                    .body(axum::body::Body::new(body))
+                    .expect("response")
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listener");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (address, seen)
+}
+
+#[tokio::test]
+async fn the_token_request_id_trace_context_and_a_deadline_reach_the_upstream() {
+    // Spans as every gateway process has them: each upstream call opens a client span
+    // whose context is written into the outgoing `traceparent`. Without the request
+    // span continuing the caller's trace, that span would start a new trace.
+    let _telemetry = erp_kit::telemetry::init(
+        "erp-api-gateway-test",
+        &erp_kit::config::TelemetryConfig::default(),
+        &erp_kit::config::OtlpConfig::default(),
+    )
+    .expect("telemetry, once in this test process");
+    let (upstream, seen) = recording_upstream().await;
+    let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{upstream}"))]);
+    let gateway = serve_gateway(&upstreams, None, &LimitsConfig::default()).await;
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const CALLER_SPAN: &str = "00f067aa0ba902b7";
+    let response = client
+        .request(
+            Request::builder()
+                .uri(format!("http://{gateway}/v1/jwks"))
+                .header("traceparent", format!("00-{TRACE}-{CALLER_SPAN}-01"))
+                .header("x-request-id", "req-trace-1")
+                .header("authorization", "Bearer opaque-token")
+                .body(Full::new(Bytes::new()))
+                .expect("request"),
+        )
+        .await
+        .expect("the gateway answers");
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let calls = seen.lock().expect("lock").clone();
+    let [headers] = calls.as_slice() else {
+        panic!("one upstream call: {calls:?}");
+    };
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_else(|| panic!("{name} reached the upstream: {headers:?}"))
+            .to_owned()
+    };
+    let traceparent = header("traceparent");
+    assert!(
+        traceparent.starts_with(&format!("00-{TRACE}-")),
+        "the caller's trace goes on: {traceparent}"
+    );
+    assert!(
+        !traceparent.contains(CALLER_SPAN),
+        "the gateway's own span is the parent: {traceparent}"
+    );
+    assert_eq!(header("x-request-id"), "req-trace-1");
+    assert_eq!(header("authorization"), "Bearer opaque-token");
+    let timeout = header("grpc-timeout");
+    assert!(
+        timeout
+            .strip_suffix('m')
+            .and_then(|millis| millis.parse::<u64>().ok())
+            .is_some_and(|millis| millis > 0),
+        "a deadline in milliseconds: {timeout}"
+    );
+}
+
+#[tokio::test]
+async fn grpc_bodies_over_the_limit_never_reach_the_upstream() {
+    let (upstream, seen) = recording_upstream().await;
+    let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{upstream}"))]);
+    let limits = LimitsConfig {
+        max_body_bytes: 1024,
+        ..LimitsConfig::default()
+    };
+    let gateway = serve_gateway(&upstreams, None, &limits).await;
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let response = client
+        .request(
+            Request::builder()
+                .method(Method::POST)
+                .uri(format!("http://{gateway}/erp.auth.v1.AuthService/GetJwks"))
+                .header("content-type", "application/grpc")
+                .body(Full::new(Bytes::from(vec![0u8; 4096])))
+                .expect("request"),
+        )
+        .await
+        .expect("the gateway answers");
+    let grpc_status = response
+        .headers()
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    assert_eq!(
+        grpc_status.as_deref(),
+        Some("8"),
+        "RESOURCE_EXHAUSTED: {response:?}"
+    );
+    assert!(
+        seen.lock().expect("lock").is_empty(),
+        "the upstream was not asked"
+    );
+}

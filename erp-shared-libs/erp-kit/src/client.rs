@@ -228,7 +228,16 @@ impl MeshChannel {
         deadline: Instant,
     ) -> Result<Response<Body>, BoxError> {
         let (parts, body) = request.into_parts();
-        let body: Bytes = body.collect().await?.to_bytes();
+        // Kept for the retries; a body slower than the deadline is not waited for.
+        let body: Bytes = match tokio::time::timeout_at(deadline.into(), body.collect()).await {
+            Ok(collected) => collected?.to_bytes(),
+            Err(_) => {
+                return Ok(Status::deadline_exceeded(
+                    "the request body did not arrive before the deadline",
+                )
+                .into_http());
+            }
+        };
         let mut attempt = 0;
         loop {
             let mut retry = Request::builder()

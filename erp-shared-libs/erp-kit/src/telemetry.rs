@@ -14,6 +14,7 @@ use opentelemetry_sdk::{
     propagation::TraceContextPropagator,
     trace::{Sampler, SdkTracerProvider},
 };
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::{LogFormat, OtlpConfig, TelemetryConfig};
@@ -113,6 +114,13 @@ where
         .with_threads(false)
         .with_location(false)
         .with_context_activation(false)
+}
+
+/// Makes `span` continue the trace of the incoming `headers` (their `traceparent`), so
+/// what runs inside it, outgoing calls included, belongs to the caller's trace.
+pub fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
+    // Fails only when no OpenTelemetry layer is installed: then there is no trace to join.
+    let _ = span.set_parent(extract_context(headers));
 }
 
 /// The W3C trace context carried by incoming headers (empty when there is none).

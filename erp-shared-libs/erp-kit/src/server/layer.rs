@@ -16,7 +16,6 @@ use tokio::sync::Semaphore;
 use tonic::{Code, body::Body};
 use tower::{Layer, Service, ServiceExt};
 use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
     access::AccessGuard,
@@ -121,8 +120,7 @@ where
         request_id = %request_id,
         rpc.grpc.status_code = tracing::field::Empty,
     );
-    let parent = telemetry::extract_context(request.headers());
-    let _ = span.set_parent(parent);
+    telemetry::continue_trace(&span, request.headers());
 
     async move {
         let mut response = admit_and_call(&shared, inner, request, &path, &request_id).await?;
