@@ -147,7 +147,12 @@ impl LocalTarget<'_> {
             }
         };
         let entry = self.history_entry("deploy", source, started_at, outcome.as_ref().err());
-        state.record(&entry)?;
+        if let Err(error) = state.record(&entry) {
+            // Whatever happens to the history, a failed release is still rolled back and a
+            // started one still supervised.
+            self.reporter
+                .line(&format!("the release history was not written: {error:#}"));
+        }
         match outcome {
             Ok(mut started) => {
                 if self.options.detach {
@@ -241,7 +246,16 @@ impl LocalTarget<'_> {
                     .with_context(|| format!("keeping {} for rollbacks", from.display()))?;
             }
         }
-        prune_kept_binaries(&state.root().join("releases"), &kept);
+        // The release running now may be older than the two newest sets (after failed
+        // attempts): it is what a rollback restarts, so it is never pruned.
+        let running = state
+            .load()
+            .ok()
+            .flatten()
+            .and_then(|running| running.bin_dir);
+        let mut keep = vec![kept.as_path()];
+        keep.extend(running.as_deref());
+        prune_kept_binaries(&state.root().join("releases"), &keep);
         Ok(kept)
     }
 
@@ -251,7 +265,23 @@ impl LocalTarget<'_> {
             .with_context(|| format!("reading {}", previous.release_file.display()))?;
         let (release, problems) = crate::release::parse(&text);
         if !problems.is_empty() {
-            bail!("the saved config of {} no longer parses", previous.release);
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|problem| {
+                    format!(
+                        "{}:{}: {}: {}",
+                        previous.release_file.display(),
+                        problem.line,
+                        problem.key,
+                        problem.message
+                    )
+                })
+                .collect();
+            bail!(
+                "the saved config of {} no longer parses:\n{}",
+                previous.release,
+                lines.join("\n")
+            );
         }
         let source = ReleaseSource {
             path: previous.release_file.clone(),
@@ -475,13 +505,17 @@ impl LocalTarget<'_> {
                     version: version.clone(),
                     kind,
                     pid: child.id(),
-                    address: addresses[name].url(kind),
+                    address: ports_of(&addresses, name)?.url(kind),
                     log: log.clone(),
                     started: state::process_start(child.id()),
                 };
                 self.reporter
                     .service(name, &version, &format!("started (pid {})", running.pid));
-                let served = self.workspace.units[name]
+                let served = self
+                    .workspace
+                    .units
+                    .get(name)
+                    .ok_or_else(|| not_in_repository(name))?
                     .manifest
                     .contracts
                     .as_ref()
@@ -499,7 +533,7 @@ impl LocalTarget<'_> {
                             .collect::<Vec<_>>()
                     })
                     .unwrap_or_default();
-                waiting.push((running.clone(), addresses[name].clone(), served));
+                waiting.push((running.clone(), ports_of(&addresses, name)?.clone(), served));
                 started.services.push((running, Some(child)));
             }
             let timeout = self.environment.health_timeout;
@@ -621,8 +655,12 @@ impl LocalTarget<'_> {
         bootstrap_secret: &str,
         state: &StateDir,
     ) -> anyhow::Result<Vec<(String, String)>> {
-        let unit = &self.workspace.units[name];
-        let ports = &addresses[name];
+        let unit = self
+            .workspace
+            .units
+            .get(name)
+            .ok_or_else(|| not_in_repository(name))?;
+        let ports = ports_of(addresses, name)?;
         let mut env = Vec::new();
         let mut set = |key: &str, value: String| env.push((key.to_owned(), value));
         // The service that serves a contract, within this release.
@@ -663,7 +701,10 @@ impl LocalTarget<'_> {
         } else if let Some(auth) = &auth {
             set(
                 "ERP_AUTH__JWKS_URL",
-                format!("http://127.0.0.1:{}", addresses[auth].get("grpc")?),
+                format!(
+                    "http://127.0.0.1:{}",
+                    ports_of(addresses, auth)?.get("grpc")?
+                ),
             );
         }
         let uses = unit
@@ -683,7 +724,10 @@ impl LocalTarget<'_> {
                 .to_ascii_uppercase();
             set(
                 &format!("ERP_UPSTREAMS__{short}"),
-                format!("http://127.0.0.1:{}", addresses[&upstream].get("grpc")?),
+                format!(
+                    "http://127.0.0.1:{}",
+                    ports_of(addresses, &upstream)?.get("grpc")?
+                ),
             );
         }
         if let Some(spec) = release.service(name) {
@@ -746,15 +790,18 @@ impl LocalTarget<'_> {
     }
 }
 
-/// Removes all but the three newest kept binary sets (never `keep`).
-fn prune_kept_binaries(releases: &Path, keep: &Path) {
+/// Removes all but the two newest kept binary sets besides those in `keep` (never pruned).
+fn prune_kept_binaries(releases: &Path, keep: &[&Path]) {
     let Ok(entries) = std::fs::read_dir(releases) else {
         return;
     };
     let mut sets: Vec<(std::time::SystemTime, PathBuf)> = entries
         .filter_map(Result::ok)
         .map(|entry| entry.path())
-        .filter(|path| path.join("bin").is_dir() && path.join("bin") != keep)
+        .filter(|path| {
+            let bin = path.join("bin");
+            bin.is_dir() && !keep.contains(&bin.as_path())
+        })
         .filter_map(|path| Some((path.metadata().ok()?.modified().ok()?, path)))
         .collect();
     sets.sort();
@@ -762,6 +809,17 @@ fn prune_kept_binaries(releases: &Path, keep: &Path) {
     for (_, path) in sets.into_iter().take(excess) {
         let _ = std::fs::remove_dir_all(path);
     }
+}
+
+/// A release (a saved one, on rollback) may name a unit this repository no longer has.
+fn not_in_repository(name: &str) -> anyhow::Error {
+    anyhow!(
+        "{name} is not a unit of this repository (it may have been removed since the release was saved)"
+    )
+}
+
+fn ports_of<'a>(addresses: &'a BTreeMap<String, Ports>, name: &str) -> anyhow::Result<&'a Ports> {
+    addresses.get(name).ok_or_else(|| not_in_repository(name))
 }
 
 /// A service's ports by role (`grpc`, `admin`, `http`).

@@ -328,6 +328,50 @@ async fn failing_smoke_tests_roll_the_release_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_failed_release_that_only_retuned_a_service_puts_its_settings_back() {
+    let cluster = Cluster::start().await;
+    assert!(
+        cluster
+            .orchestrator(&["deploy", "v1.0.0.yml"])
+            .await
+            .status
+            .success()
+    );
+    let replicas = || {
+        cluster
+            .simulator
+            .object("apps/v1", "deployments", NAMESPACE, "erp-hrm-service")
+            .expect("hrm")["spec"]["replicas"]
+            .clone()
+    };
+    let before = replicas();
+    // HRM keeps its version; only its replicas change, and the smoke tests fail.
+    let release = cluster.release(
+        "v1.0.1-retuned",
+        &[
+            ("version: \"1.0.0\"\n  name", "version: \"1.0.1\"\n  name"),
+            (
+                "    repository: \"company/erp-hrm-service\"\n",
+                "    repository: \"company/erp-hrm-service\"\n    replicas: 5\n",
+            ),
+            (
+                "company/erp-smoke-tests\"",
+                "company/erp-smoke-tests-broken\"",
+            ),
+        ],
+    );
+    let failed = cluster.orchestrator(&["deploy", &release]).await;
+    assert_eq!(failed.status.code(), Some(1));
+    assert_ne!(before, 5);
+    assert_eq!(
+        replicas(),
+        before,
+        "HRM's replicas went back with the release"
+    );
+    assert_eq!(cluster.history()[1]["result"], "rolled_back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_killed_mid_stage_resumes_where_it_stopped() {
     let cluster = Cluster::start_with(Duration::from_millis(800)).await;
     let mut first = Command::new(env!("CARGO_BIN_EXE_release-orchestrator"))

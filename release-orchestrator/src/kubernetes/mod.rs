@@ -183,7 +183,12 @@ impl<'a> KubeTarget<'a> {
     }
 
     async fn record(&self, record: ReleaseRecord) -> anyhow::Result<()> {
-        let mut history = self.history().await.unwrap_or_default();
+        // An unreadable history is never replaced by a shorter one: the error says so and
+        // the ConfigMap keeps what it holds.
+        let mut history = self
+            .history()
+            .await
+            .context("reading the release history to add this release (it was left as it was)")?;
         history.push(record);
         // A ConfigMap holds at most 1 MiB: keep the newest records.
         let excess = history.len().saturating_sub(HISTORY_KEPT);
@@ -529,7 +534,11 @@ impl<'a> KubeTarget<'a> {
                     continue;
                 };
                 digests.insert(name.clone(), digest);
-                if previous.get(name) != Some(&version) {
+                // Changed: another version, or the same one with other replicas, settings,
+                // chart or values files; a rollback puts either back.
+                if previous.get(name) != Some(&version)
+                    || previous_settings.get(name.as_str()) != settings.get(name.as_str())
+                {
                     changed.push(ChangedService {
                         stage: index,
                         name: name.clone(),
