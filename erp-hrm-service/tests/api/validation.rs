@@ -1,6 +1,6 @@
 use erp_kit::error::field_violations;
 use erp_proto::erp::{
-    common::v1::{Date, DateRange},
+    common::v1::{Date, DateRange, PageRequest},
     hrm::v1::*,
 };
 use tonic::{Code, Status};
@@ -87,6 +87,24 @@ async fn bad_input_on_every_rpc_is_invalid_argument_with_field_violations() {
                 .await,
             ),
             vec!["parent_department_id"],
+        ),
+        (
+            "ListLeaveTypes",
+            fields_of(
+                "ListLeaveTypes",
+                c.list_leave_types(bearer(
+                    ListLeaveTypesRequest {
+                        page: Some(PageRequest {
+                            page_size: 20,
+                            page_token: "not-a-token-we-issued".into(),
+                        }),
+                        include_inactive: false,
+                    },
+                    admin,
+                ))
+                .await,
+            ),
+            vec!["page.page_token"],
         ),
         (
             "GetDepartmentTree",
