@@ -442,7 +442,7 @@ async fn another_tenants_ids_are_not_found_on_every_rpc() {
             "GetAttendanceSummary",
             hrm.get_attendance_summary(bearer(
                 GetAttendanceSummaryRequest {
-                    period: period.clone(),
+                    period,
                     department_id: department.clone(),
                     granularity: SummaryGranularity::Day as i32,
                     ..Default::default()
