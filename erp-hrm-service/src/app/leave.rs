@@ -710,6 +710,16 @@ impl Hrm {
                 reason: "ERP:HRM:REQUEST_CLOSED",
                 message: error.to_string(),
             })?;
+        // Days already (being) taken are not handed back by the employee alone.
+        if restore && !actor.is_hr && request.start_date <= chrono::Utc::now().date_naive() {
+            return Err(Error::FailedPrecondition {
+                reason: "ERP:HRM:LEAVE_STARTED",
+                message: format!(
+                    "the leave started on {}; only HR can cancel leave that has started",
+                    request.start_date
+                ),
+            });
+        }
         let txn = self.db.begin().await?;
         let cancelled = store::leave::set_request_state(
             &txn,

@@ -8,6 +8,10 @@ use tonic::Code;
 
 use crate::helpers::{Mesh, bearer, date};
 
+/// The year of the tests' leave: 2026's calendar (November 2nd is a Monday), far enough
+/// ahead that employees may still cancel it whenever the tests run.
+const YEAR: i32 = 2071;
+
 fn submit(
     leave_type: &str,
     from: (i32, i32, i32),
@@ -38,10 +42,10 @@ async fn a_request_goes_through_two_approval_levels_and_the_balance_follows_the_
     assert_eq!(mesh.balance(&employee, &annual).await, (20, 0));
     let mut hrm = mesh.hrm().await;
 
-    // Mon 2026-11-02 .. Wed 2026-11-04: three working days.
+    // Mon 11-02 .. Wed 11-04: three working days.
     let request = hrm
         .submit_leave_request(bearer(
-            submit(&annual, (2026, 11, 2), (2026, 11, 4)),
+            submit(&annual, (YEAR, 11, 2), (YEAR, 11, 4)),
             &employee_token,
         ))
         .await
@@ -67,6 +71,36 @@ async fn a_request_goes_through_two_approval_levels_and_the_balance_follows_the_
         )
     };
 
+    let lister = hrm.clone();
+    let awaiting = |token: &str| {
+        let (mut hrm, request) = (
+            lister.clone(),
+            bearer(
+                ListLeaveRequestsRequest {
+                    awaiting_my_approval: true,
+                    ..Default::default()
+                },
+                token,
+            ),
+        );
+        async move {
+            hrm.list_leave_requests(request)
+                .await
+                .expect("list")
+                .into_inner()
+                .leave_requests
+                .into_iter()
+                .map(|request| request.leave_request_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        awaiting(&manager_token).await,
+        std::slice::from_ref(&id),
+        "the manager's turn"
+    );
+    assert!(awaiting(&hr).await.is_empty(), "not HR's turn yet");
+
     for (who, token) in [
         ("HR before the manager", &hr),
         ("the employee", &employee_token),
@@ -89,6 +123,11 @@ async fn a_request_goes_through_two_approval_levels_and_the_balance_follows_the_
         (LeaveRequestStatus::Pending as i32, 1)
     );
     assert_eq!(mesh.balance(&employee, &annual).await, (20, 6));
+    assert!(
+        awaiting(&manager_token).await.is_empty(),
+        "the manager is done"
+    );
+    assert_eq!(awaiting(&hr).await, std::slice::from_ref(&id), "HR's turn");
     let wrong_level = hrm
         .approve_leave_request(approve(&manager_token))
         .await
@@ -117,7 +156,7 @@ async fn a_request_goes_through_two_approval_levels_and_the_balance_follows_the_
 
     let overlap = hrm
         .submit_leave_request(bearer(
-            submit(&annual, (2026, 11, 4), (2026, 11, 5)),
+            submit(&annual, (YEAR, 11, 4), (YEAR, 11, 5)),
             &employee_token,
         ))
         .await
@@ -128,7 +167,7 @@ async fn a_request_goes_through_two_approval_levels_and_the_balance_follows_the_
     );
     let too_long = hrm
         .submit_leave_request(bearer(
-            submit(&annual, (2026, 11, 9), (2026, 11, 18)),
+            submit(&annual, (YEAR, 11, 9), (YEAR, 11, 18)),
             &employee_token,
         ))
         .await
@@ -157,20 +196,6 @@ async fn a_request_goes_through_two_approval_levels_and_the_balance_follows_the_
         (20, 0),
         "the days came back"
     );
-
-    let awaiting = hrm
-        .list_leave_requests(bearer(
-            ListLeaveRequestsRequest {
-                awaiting_my_approval: true,
-                ..Default::default()
-            },
-            &manager_token,
-        ))
-        .await
-        .expect("list")
-        .into_inner()
-        .leave_requests;
-    assert!(awaiting.is_empty());
 }
 
 #[tokio::test]
@@ -190,7 +215,7 @@ async fn two_approvers_at_once_exactly_one_wins() {
         .hrm()
         .await
         .submit_leave_request(bearer(
-            submit(&sick, (2026, 11, 2), (2026, 11, 2)),
+            submit(&sick, (YEAR, 11, 2), (YEAR, 11, 2)),
             &employee_token,
         ))
         .await
@@ -317,7 +342,7 @@ async fn employees_see_their_own_leave_managers_their_reports_and_hr_everyone() 
         .submit_leave_request(bearer(
             SubmitLeaveRequestRequest {
                 employee_id: report.clone(),
-                ..submit(&annual, (2026, 11, 2), (2026, 11, 2))
+                ..submit(&annual, (YEAR, 11, 2), (YEAR, 11, 2))
             },
             &colleague_token,
         ))
@@ -380,11 +405,36 @@ async fn unused_days_lapse_beyond_the_carry_forward_cap_and_leave_needs_an_alloc
         assert_eq!(refused.code(), Code::FailedPrecondition);
         assert_eq!(reason(&refused).as_deref(), Some("ERP:HRM:NO_ALLOCATION"));
     }
-    hrm.submit_leave_request(bearer(
-        submit(&annual, (2026, 11, 2), (2026, 11, 6)),
-        &employee_token,
-    ))
-    .await
-    .expect("five days within this allocation");
+    let taken = hrm
+        .submit_leave_request(bearer(
+            submit(&annual, (2026, 11, 2), (2026, 11, 6)),
+            &employee_token,
+        ))
+        .await
+        .expect("five days within this allocation")
+        .into_inner()
+        .leave_request
+        .expect("request")
+        .leave_request_id;
     assert_eq!(mesh.balance(&employee, &annual).await, (20, 0));
+
+    // That week is past: the employee cannot hand the days back, HR can.
+    let cancel = |token: &str| {
+        bearer(
+            CancelLeaveRequestRequest {
+                leave_request_id: taken.clone(),
+                reason: "booked by mistake".to_owned(),
+            },
+            token,
+        )
+    };
+    let refused = hrm
+        .cancel_leave_request(cancel(&employee_token))
+        .await
+        .expect_err("the leave has started");
+    assert_eq!(reason(&refused).as_deref(), Some("ERP:HRM:LEAVE_STARTED"));
+    hrm.cancel_leave_request(cancel(&mesh.admin))
+        .await
+        .expect("HR corrects it");
+    assert_eq!(mesh.balance(&employee, &annual).await, (30, 0));
 }
