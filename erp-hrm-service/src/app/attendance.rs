@@ -158,7 +158,6 @@ impl Hrm {
                 employee_id: record.employee_id,
                 check_in: record.check_in_at,
                 worked_minutes: record.worked_minutes,
-                late: record.late,
             })
             .collect();
         Ok(summarize(&sessions, weekly, &self.workday))

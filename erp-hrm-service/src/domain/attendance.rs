@@ -88,8 +88,6 @@ pub struct Session {
     pub check_in: DateTime<Utc>,
     /// Minutes worked (0 while open).
     pub worked_minutes: i32,
-    /// Late check-in.
-    pub late: bool,
 }
 
 /// One summary row.
@@ -107,37 +105,46 @@ pub struct SummaryRow {
     pub days_present: i32,
 }
 
-/// Sums sessions per employee per day (or per ISO week, starting Monday).
+/// Sums sessions per employee per day (or per ISO week, starting Monday). A late arrival
+/// is a day whose first check-in is after the workday start: coming back from lunch is
+/// not arriving late.
 pub fn summarize(sessions: &[Session], weekly: bool, policy: &WorkdayPolicy) -> Vec<SummaryRow> {
-    let mut buckets: BTreeMap<
-        (String, NaiveDate),
-        (i32, i32, std::collections::BTreeSet<NaiveDate>),
-    > = BTreeMap::new();
-    for session in sessions {
-        let day = policy.local_day(session.check_in);
-        let bucket = if weekly {
+    let mut first_check_in: BTreeMap<(&str, NaiveDate), DateTime<Utc>> = BTreeMap::new();
+    let mut buckets: BTreeMap<(&str, NaiveDate), (i32, std::collections::BTreeSet<NaiveDate>)> =
+        BTreeMap::new();
+    let bucket_of = |day: NaiveDate| {
+        if weekly {
             day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
         } else {
             day
-        };
-        let entry = buckets
-            .entry((session.employee_id.clone(), bucket))
-            .or_default();
+        }
+    };
+    for session in sessions {
+        let employee = session.employee_id.as_str();
+        let day = policy.local_day(session.check_in);
+        first_check_in
+            .entry((employee, day))
+            .and_modify(|first| *first = (*first).min(session.check_in))
+            .or_insert(session.check_in);
+        let entry = buckets.entry((employee, bucket_of(day))).or_default();
         entry.0 += session.worked_minutes;
-        entry.1 += i32::from(session.late);
-        entry.2.insert(day);
+        entry.1.insert(day);
+    }
+    let mut late_days: BTreeMap<(&str, NaiveDate), i32> = BTreeMap::new();
+    for ((employee, day), first) in first_check_in {
+        if policy.is_late(first) {
+            *late_days.entry((employee, bucket_of(day))).or_default() += 1;
+        }
     }
     buckets
         .into_iter()
-        .map(
-            |((employee_id, bucket_start), (worked_minutes, late_arrivals, days))| SummaryRow {
-                employee_id,
-                bucket_start,
-                worked_minutes,
-                late_arrivals,
-                days_present: i32::try_from(days.len()).unwrap_or(i32::MAX),
-            },
-        )
+        .map(|(key, (worked_minutes, days))| SummaryRow {
+            employee_id: key.0.to_owned(),
+            bucket_start: key.1,
+            worked_minutes,
+            late_arrivals: late_days.get(&key).copied().unwrap_or(0),
+            days_present: i32::try_from(days.len()).unwrap_or(i32::MAX),
+        })
         .collect()
 }
 
@@ -194,19 +201,16 @@ mod tests {
                 employee_id: "e".into(),
                 check_in: at(2, 9, 30),
                 worked_minutes: 240,
-                late: true,
             },
             Session {
                 employee_id: "e".into(),
                 check_in: at(2, 14, 0),
                 worked_minutes: 180,
-                late: true,
             },
             Session {
                 employee_id: "e".into(),
                 check_in: at(4, 8, 45),
                 worked_minutes: 480,
-                late: false,
             },
         ];
         let daily = summarize(&sessions, false, &policy);
@@ -217,7 +221,8 @@ mod tests {
                 daily[0].late_arrivals,
                 daily[0].days_present
             ),
-            (420, 2, 1)
+            (420, 1, 1),
+            "back from lunch at 14:00 is not a second late arrival"
         );
         let weekly = summarize(&sessions, true, &policy);
         assert_eq!(weekly.len(), 1);
@@ -225,6 +230,13 @@ mod tests {
             weekly[0].bucket_start,
             NaiveDate::from_ymd_opt(2026, 11, 2).expect("monday")
         );
-        assert_eq!((weekly[0].worked_minutes, weekly[0].days_present), (900, 2));
+        assert_eq!(
+            (
+                weekly[0].worked_minutes,
+                weekly[0].late_arrivals,
+                weekly[0].days_present
+            ),
+            (900, 1, 2)
+        );
     }
 }
