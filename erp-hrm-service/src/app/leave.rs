@@ -14,7 +14,7 @@ use crate::{
     domain::{
         employee::EmployeeStatus,
         leave::{
-            Approval, Chain, LedgerKind, RequestStatus, fits_balance, lapsing_half_days,
+            Approval, Chain, LeaveSpan, LedgerKind, RequestStatus, fits_balance, lapsing_half_days,
             resolve_chain, working_half_days,
         },
     },
@@ -378,13 +378,27 @@ impl Hrm {
         }
         self.lapse_ended_allocations(&txn, tenant, &employee.id)
             .await?;
-        if !store::leave::open_overlapping(&txn, tenant, &employee.id, new.start_date, new.end_date)
+        let span = LeaveSpan {
+            start: new.start_date,
+            end: new.end_date,
+            start_half_day: new.start_half_day,
+            end_half_day: new.end_half_day,
+        };
+        if store::leave::open_overlapping(&txn, tenant, &employee.id, new.start_date, new.end_date)
             .await?
-            .is_empty()
+            .iter()
+            .any(|open| {
+                span.overlaps(LeaveSpan {
+                    start: open.start_date,
+                    end: open.end_date,
+                    start_half_day: open.start_half_day,
+                    end_half_day: open.end_half_day,
+                })
+            })
         {
             return Err(Error::FailedPrecondition {
                 reason: "ERP:HRM:OVERLAPPING_REQUEST",
-                message: "the employee has a pending or approved request on one of these days"
+                message: "the employee has a pending or approved request for part of this time"
                     .to_owned(),
             });
         }

@@ -101,9 +101,35 @@ pub fn working_half_days(
     Ok(half_days)
 }
 
-/// Whether two inclusive date ranges share a day.
-pub fn overlaps(a: (NaiveDate, NaiveDate), b: (NaiveDate, NaiveDate)) -> bool {
-    a.0 <= b.1 && b.0 <= a.1
+/// The days a request covers, to the half day: `start_half_day` leaves the first day's
+/// morning free, `end_half_day` the last day's afternoon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaveSpan {
+    /// First day.
+    pub start: NaiveDate,
+    /// Last day.
+    pub end: NaiveDate,
+    /// Only the afternoon of the first day.
+    pub start_half_day: bool,
+    /// Only the morning of the last day.
+    pub end_half_day: bool,
+}
+
+impl LeaveSpan {
+    /// The first and last half day taken (0 morning, 1 afternoon).
+    fn halves(self) -> ((NaiveDate, u8), (NaiveDate, u8)) {
+        (
+            (self.start, u8::from(self.start_half_day)),
+            (self.end, u8::from(!self.end_half_day)),
+        )
+    }
+
+    /// Whether the two take a common half day (a morning off and an afternoon off on
+    /// the same day do not).
+    pub fn overlaps(self, other: Self) -> bool {
+        let (a, b) = (self.halves(), other.halves());
+        a.0 <= b.1 && b.0 <= a.1
+    }
 }
 
 /// Where a request stands.
@@ -351,9 +377,21 @@ mod tests {
     }
 
     #[test]
-    fn ranges_overlap_when_they_share_a_day() {
-        assert!(overlaps((day(2), day(4)), (day(4), day(6))));
-        assert!(!overlaps((day(2), day(3)), (day(4), day(6))));
+    fn requests_overlap_when_they_share_a_half_day() {
+        let span = |start, end, start_half_day, end_half_day| LeaveSpan {
+            start: day(start),
+            end: day(end),
+            start_half_day,
+            end_half_day,
+        };
+        assert!(span(2, 4, false, false).overlaps(span(4, 6, false, false)));
+        assert!(!span(2, 3, false, false).overlaps(span(4, 6, false, false)));
+        // Off until Wednesday noon, then off from Wednesday afternoon: no common half day.
+        assert!(!span(2, 4, false, true).overlaps(span(4, 6, true, false)));
+        assert!(span(2, 4, false, true).overlaps(span(4, 6, false, false)));
+        // One day: the morning and the afternoon are separate; a whole day takes both.
+        assert!(!span(5, 5, false, true).overlaps(span(5, 5, true, false)));
+        assert!(span(5, 5, false, false).overlaps(span(5, 5, true, false)));
     }
 
     #[test]

@@ -437,4 +437,30 @@ async fn unused_days_lapse_beyond_the_carry_forward_cap_and_leave_needs_an_alloc
         .await
         .expect("HR corrects it");
     assert_eq!(mesh.balance(&employee, &annual).await, (30, 0));
+
+    // A morning off and an afternoon off on the same day do not overlap; a whole day does.
+    let monday = (2026, 11, 9);
+    for (half, start_half_day, end_half_day) in
+        [("the morning", false, true), ("the afternoon", true, false)]
+    {
+        hrm.submit_leave_request(bearer(
+            SubmitLeaveRequestRequest {
+                start_half_day,
+                end_half_day,
+                ..submit(&annual, monday, monday)
+            },
+            &employee_token,
+        ))
+        .await
+        .unwrap_or_else(|status| panic!("{half}: {status:?}"));
+    }
+    assert_eq!(mesh.balance(&employee, &annual).await, (28, 0));
+    let whole_day = hrm
+        .submit_leave_request(bearer(submit(&annual, monday, monday), &employee_token))
+        .await
+        .expect_err("both halves are taken");
+    assert_eq!(
+        reason(&whole_day).as_deref(),
+        Some("ERP:HRM:OVERLAPPING_REQUEST")
+    );
 }
