@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use erp_kit::auth::AuthContext;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
+use sea_orm::TransactionTrait;
 
 use super::Hrm;
 use crate::{
@@ -143,7 +144,8 @@ impl Hrm {
             .collect())
     }
 
-    /// Renames or moves a department; moves that would create a cycle are refused.
+    /// Renames or moves a department; moves that would create a cycle are refused (checked
+    /// and written under a lock on the tenant's departments).
     pub async fn update_department(
         &self,
         caller: &AuthContext,
@@ -159,9 +161,10 @@ impl Hrm {
             update.head_employee_id.clone().flatten().as_deref(),
         )
         .await?;
+        let txn = self.db.begin().await?;
         if let Some(parent) = &new_parent {
             let parents: HashMap<String, Option<String>> =
-                store::departments::all(&self.db, tenant)
+                store::departments::all_locked(&txn, tenant)
                     .await?
                     .into_iter()
                     .map(|department| (department.id, department.parent_id))
@@ -174,8 +177,8 @@ impl Hrm {
                 });
             }
         }
-        store::departments::update(
-            &self.db,
+        let updated = store::departments::update(
+            &txn,
             tenant,
             id,
             update.expected_version,
@@ -186,7 +189,9 @@ impl Hrm {
             },
             &caller.user_id,
         )
-        .await
+        .await?;
+        txn.commit().await?;
+        Ok(updated)
     }
 
     /// Deletes an empty department.

@@ -411,7 +411,7 @@ impl Hrm {
         if !fits_balance(balance, held, u32::try_from(half_days).unwrap_or(u32::MAX)) {
             return Err(insufficient(balance, held, half_days));
         }
-        let facts = self.facts(&txn, tenant, &employee).await?;
+        let facts = self.approval_facts(&txn, tenant, &employee).await?;
         let has_other_head = facts
             .department_head_id
             .as_deref()
@@ -551,7 +551,7 @@ impl Hrm {
             for request in requests {
                 let employee =
                     store::employees::get(&self.db, tenant, &request.employee_id).await?;
-                let facts = self.facts(&self.db, tenant, &employee).await?;
+                let facts = self.approval_facts(&self.db, tenant, &employee).await?;
                 let chain = chain_of(&request);
                 if chain
                     .current_approver()
@@ -611,7 +611,7 @@ impl Hrm {
         let request = store::leave::get_request(&self.db, tenant, id).await?;
         let actor = self.actor(caller).await?;
         let employee = store::employees::get(&self.db, tenant, &request.employee_id).await?;
-        let facts = self.facts(&self.db, tenant, &employee).await?;
+        let facts = self.approval_facts(&self.db, tenant, &employee).await?;
         if !actor.may_act_for(&facts.subject()) {
             return Err(Error::NotFound("leave_request"));
         }

@@ -26,6 +26,7 @@ use crate::{
     domain::{
         access::{Actor, HR_PERMISSION, Subject},
         attendance::WorkdayPolicy,
+        employee::EmployeeStatus,
     },
     error::{Error, Result},
     store::{self, entities::employee},
@@ -111,6 +112,34 @@ impl Hrm {
             manager_id: employee.manager_id.clone(),
             department_head_id: head,
         })
+    }
+
+    /// The facts for deciding leave: a manager or department head who cannot act on it
+    /// (terminated, or without a login) counts as absent, so that their level goes to HR
+    /// (at submission) or HR may decide it (a request already waiting for them).
+    pub(crate) async fn approval_facts(
+        &self,
+        db: &impl ConnectionTrait,
+        tenant: &TenantId,
+        employee: &employee::Model,
+    ) -> Result<SubjectFacts> {
+        let mut facts = self.facts(db, tenant, employee).await?;
+        for approver in [&mut facts.manager_id, &mut facts.department_head_id] {
+            let Some(id) = approver.as_deref() else {
+                continue;
+            };
+            let can_act = store::employees::get(db, tenant, id)
+                .await
+                .ok()
+                .is_some_and(|record| {
+                    record.user_id.is_some()
+                        && EmployeeStatus::from_name(&record.status) != EmployeeStatus::Terminated
+                });
+            if !can_act {
+                *approver = None;
+            }
+        }
+        Ok(facts)
     }
 
     /// The employee a self-service call is about: the named one, or the caller's own.

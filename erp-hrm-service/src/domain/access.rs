@@ -42,15 +42,21 @@ impl Actor {
             || self.is(subject.department_head_id)
     }
 
-    /// Whether the caller may decide at a level needing `kind`. Nobody approves their own.
+    /// Whether the caller may decide at a level needing `kind`: its approver, or HR when
+    /// the level has nobody (no manager or head, or one who cannot act). Nobody approves
+    /// their own.
     pub fn may_approve(&self, kind: ApproverKind, subject: &Subject<'_>) -> bool {
         if self.is(Some(subject.employee_id)) {
             return false;
         }
-        match kind {
-            ApproverKind::DirectManager => self.is(subject.manager_id),
-            ApproverKind::DepartmentHead => self.is(subject.department_head_id),
-            ApproverKind::Hr => self.is_hr,
+        let approver = match kind {
+            ApproverKind::DirectManager => subject.manager_id,
+            ApproverKind::DepartmentHead => subject.department_head_id,
+            ApproverKind::Hr => return self.is_hr,
+        };
+        match approver {
+            Some(approver) => self.is(Some(approver)),
+            None => self.is_hr,
         }
     }
 }
@@ -90,5 +96,18 @@ mod tests {
         assert!(actor(Some("head"), false).may_approve(ApproverKind::DepartmentHead, &SUBJECT));
         assert!(actor(None, true).may_approve(ApproverKind::Hr, &SUBJECT));
         assert!(!actor(Some("emp"), true).may_approve(ApproverKind::Hr, &SUBJECT));
+        assert!(!actor(None, true).may_approve(ApproverKind::DirectManager, &SUBJECT));
+    }
+
+    #[test]
+    fn hr_decides_levels_that_have_nobody() {
+        let orphan = Subject {
+            manager_id: None,
+            department_head_id: None,
+            ..SUBJECT
+        };
+        assert!(actor(None, true).may_approve(ApproverKind::DirectManager, &orphan));
+        assert!(actor(None, true).may_approve(ApproverKind::DepartmentHead, &orphan));
+        assert!(!actor(Some("boss"), false).may_approve(ApproverKind::DirectManager, &orphan));
     }
 }

@@ -4,7 +4,8 @@ use erp_db::{PageTokens, scoped, update_versioned};
 use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use super::entities::{department, employee};
@@ -78,6 +79,22 @@ pub async fn all(db: &impl ConnectionTrait, tenant: &TenantId) -> Result<Vec<dep
         .order_by_asc(department::Column::Id)
         .all(db)
         .await?)
+}
+
+/// Every department of the tenant, locked until the transaction ends (PostgreSQL; SQLite
+/// runs one writer at a time): moves run one at a time, so two moves cannot each pass
+/// the cycle check against the other's old parent.
+pub async fn all_locked(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+) -> Result<Vec<department::Model>> {
+    let mut select = scoped::<department::Entity>(tenant)
+        .find()
+        .order_by_asc(department::Column::Id);
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        select = select.lock_exclusive();
+    }
+    Ok(select.all(db).await?)
 }
 
 /// A page of departments by name, optionally the children of one.

@@ -102,6 +102,44 @@ async fn departments_form_a_tree_that_refuses_cycles_and_keeps_its_members() {
 }
 
 #[tokio::test]
+async fn two_moves_that_together_make_a_cycle_cannot_both_pass() {
+    let mesh = Mesh::start().await;
+    let hrm = mesh.hrm().await;
+    let move_under = |department: &str, parent: &str| {
+        let mut hrm = hrm.clone();
+        let request = bearer(
+            UpdateDepartmentRequest {
+                department_id: department.to_owned(),
+                parent_department_id: parent.to_owned(),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["parent_department_id".to_owned()],
+                }),
+                ..Default::default()
+            },
+            &mesh.admin,
+        );
+        async move { hrm.update_department(request).await }
+    };
+    // At once, A under B and B under A: each is fine alone, together they are a cycle.
+    for round in 0..8 {
+        let a = mesh.department(&mesh.admin, &format!("A{round}"), "").await;
+        let b = mesh.department(&mesh.admin, &format!("B{round}"), "").await;
+        let (a_under_b, b_under_a) = tokio::join!(move_under(&a, &b), move_under(&b, &a));
+        let refused: Vec<_> = [a_under_b, b_under_a]
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        assert_eq!(refused.len(), 1, "round {round}: exactly one move wins");
+        assert_eq!(
+            reason(&refused[0]).as_deref(),
+            Some("ERP:HRM:DEPARTMENT_CYCLE"),
+            "round {round}: {:?}",
+            refused[0]
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_service_runs_on_sqlite_the_local_default() {
     let database = TestDatabase::sqlite();
     let keys = TestKeys::generate();

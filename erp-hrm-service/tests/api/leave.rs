@@ -3,6 +3,7 @@ use erp_proto::erp::hrm::v1::{
     ApproveLeaveRequestRequest, ApproverKind, CancelLeaveRequestRequest, GetLeaveBalancesRequest,
     LeaveLedgerEntryKind, LeaveRequestStatus, ListLeaveAllocationsRequest,
     ListLeaveLedgerEntriesRequest, ListLeaveRequestsRequest, SubmitLeaveRequestRequest,
+    TerminateEmployeeRequest,
 };
 use tonic::Code;
 
@@ -463,4 +464,81 @@ async fn unused_days_lapse_beyond_the_carry_forward_cap_and_leave_needs_an_alloc
         reason(&whole_day).as_deref(),
         Some("ERP:HRM:OVERLAPPING_REQUEST")
     );
+}
+
+#[tokio::test]
+async fn hr_decides_what_waits_for_a_manager_who_left() {
+    let mesh = Mesh::start().await;
+    let department = mesh.department(&mesh.admin, "SUPPORT", "").await;
+    let (manager, _manager_token) = mesh.hire("MGR-8", &department, "").await;
+    let (employee, employee_token) = mesh.hire("EMP-8", &department, &manager).await;
+    let hr = mesh
+        .user_with_role("hr8@acme.example.com", "hr_manager")
+        .await;
+    let annual = mesh
+        .leave_type("ANNUAL", &[ApproverKind::DirectManager])
+        .await;
+    mesh.allocate(&employee, &annual, 20).await;
+    let mut hrm = mesh.hrm().await;
+    let waiting = hrm
+        .submit_leave_request(bearer(
+            submit(&annual, (YEAR, 11, 2), (YEAR, 11, 2)),
+            &employee_token,
+        ))
+        .await
+        .expect("submitted")
+        .into_inner()
+        .leave_request
+        .expect("request")
+        .leave_request_id;
+    let approve = |id: &str| {
+        bearer(
+            ApproveLeaveRequestRequest {
+                leave_request_id: id.to_owned(),
+                comment: "covering for the manager".to_owned(),
+            },
+            &hr,
+        )
+    };
+    let not_yet = hrm
+        .approve_leave_request(approve(&waiting))
+        .await
+        .expect_err("the manager can still decide");
+    assert_eq!(not_yet.code(), Code::PermissionDenied);
+
+    hrm.terminate_employee(bearer(
+        TerminateEmployeeRequest {
+            id: manager.clone(),
+            termination_date: date(2026, 11, 30),
+            reason: "left".to_owned(),
+        },
+        &mesh.admin,
+    ))
+    .await
+    .expect("the manager leaves");
+    let approved = hrm
+        .approve_leave_request(approve(&waiting))
+        .await
+        .expect("HR takes over the manager's level")
+        .into_inner()
+        .leave_request
+        .expect("request");
+    assert_eq!(approved.status, LeaveRequestStatus::Approved as i32);
+
+    // New requests go to HR from the start.
+    let later = hrm
+        .submit_leave_request(bearer(
+            submit(&annual, (YEAR, 11, 3), (YEAR, 11, 3)),
+            &employee_token,
+        ))
+        .await
+        .expect("submitted")
+        .into_inner()
+        .leave_request
+        .expect("request")
+        .leave_request_id;
+    hrm.approve_leave_request(approve(&later))
+        .await
+        .expect("HR approves");
+    assert_eq!(mesh.balance(&employee, &annual).await, (16, 0));
 }
