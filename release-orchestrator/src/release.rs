@@ -129,8 +129,8 @@ pub struct TestSuite {
     /// Where the suite comes from, e.g. `company/erp-smoke-tests` (its image is
     /// `<registry>/erp-smoke-tests:<release>` unless `image` says otherwise).
     pub repository: Option<String>,
-    /// The environment the config meant it for (informational; environments decide which
-    /// gates they run).
+    /// The environment the suite runs in; none: every environment that gates on its kind
+    /// (environments decide which kinds of suite they run).
     pub environment: Option<String>,
     /// How long it may run.
     pub timeout: Option<std::time::Duration>,

@@ -328,6 +328,26 @@ async fn failing_smoke_tests_roll_the_release_back() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_suite_meant_for_another_environment_does_not_gate_this_one() {
+    let cluster = Cluster::start().await;
+    // The broken smoke tests are meant for production; this environment is `sim`.
+    let release = cluster.release(
+        "v1.0.0-prod-smoke",
+        &[(
+            "company/erp-smoke-tests\"",
+            "company/erp-smoke-tests-broken\"\n    - environment: \"production\"",
+        )],
+    );
+    let deployed = cluster.orchestrator(&["deploy", &release]).await;
+    assert!(
+        deployed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    assert_eq!(cluster.history()[0]["result"], "succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_failed_release_that_only_retuned_a_service_puts_its_settings_back() {
     let cluster = Cluster::start().await;
     assert!(

@@ -637,9 +637,19 @@ impl<'a> KubeTarget<'a> {
         use crate::release::TestKind;
         use k8s_openapi::api::batch::v1::Job;
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), &self.namespace);
-        let suites = release.testing.iter().filter(|suite| match suite.kind {
-            TestKind::Smoke => self.gates.smoke,
-            TestKind::Integration => self.gates.integration,
+        // The environment gates on a kind of suite; a suite that names an environment
+        // (the seed's smoke tests say `production`) runs only there.
+        let environment = self.environment.name.as_str();
+        let suites = release.testing.iter().filter(|suite| {
+            let gated = match suite.kind {
+                TestKind::Smoke => self.gates.smoke,
+                TestKind::Integration => self.gates.integration,
+            };
+            gated
+                && suite
+                    .environment
+                    .as_deref()
+                    .is_none_or(|meant| meant == environment)
         });
         for (index, suite) in suites.enumerate() {
             let kind = match suite.kind {
