@@ -359,24 +359,8 @@ impl HttpFront {
         headers: &HeaderMap,
         peer: Option<SocketAddr>,
     ) -> Result<Option<String>, (Status, Option<Duration>)> {
-        let caller = self
-            .guard
-            .authorize(grpc_path, headers)
-            .await
-            .map_err(|status| (status, None))?;
-        let tenant = caller
-            .as_ref()
-            .map(|caller| caller.tenant_id.as_str().to_owned());
-        let limited = match &tenant {
-            Some(tenant) => self.per_tenant.take(tenant, Instant::now()),
-            None => self.per_address.take(
-                &peer.map(|peer| peer.ip().to_string()).unwrap_or_default(),
-                Instant::now(),
-            ),
-        };
-        match limited {
-            Ok(()) => Ok(tenant),
-            Err(wait) => Err((
+        let rate_limited = |wait| {
+            (
                 erp_kit::error::status_with_reason(
                     tonic::Code::ResourceExhausted,
                     "ERP:GATEWAY:RATE_LIMITED",
@@ -384,8 +368,28 @@ impl HttpFront {
                     [],
                 ),
                 Some(wait),
-            )),
-        }
+            )
+        };
+        let address = || peer.map(|peer| peer.ip().to_string()).unwrap_or_default();
+        let caller = match self.guard.authorize(grpc_path, headers).await {
+            Ok(caller) => caller,
+            Err(status) => {
+                // Refusals count against the caller's address like public calls: a client
+                // that keeps sending bad tokens is slowed down like one that keeps logging in.
+                self.per_address
+                    .take(&address(), Instant::now())
+                    .map_err(rate_limited)?;
+                return Err((status, None));
+            }
+        };
+        let tenant = caller
+            .as_ref()
+            .map(|caller| caller.tenant_id.as_str().to_owned());
+        let limited = match &tenant {
+            Some(tenant) => self.per_tenant.take(tenant, Instant::now()),
+            None => self.per_address.take(&address(), Instant::now()),
+        };
+        limited.map(|()| tenant).map_err(rate_limited)
     }
 
     /// A gRPC call passed through to the unit owning its package, body streamed both ways,
@@ -717,7 +721,10 @@ async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
                 )
                 .await
         }
-        Ok(Err(_)) => {
+        Ok(Err(error))
+            if std::error::Error::source(&error)
+                .is_some_and(<dyn std::error::Error>::is::<http_body_util::LengthLimitError>) =>
+        {
             let status = StatusCode::PAYLOAD_TOO_LARGE;
             Err(Refusal::from((
                 status,
@@ -726,6 +733,14 @@ async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
                     "PAYLOAD_TOO_LARGE",
                     &format!("the body is larger than {max_body} bytes"),
                 ),
+            )))
+        }
+        // The client broke off or sent a malformed (chunked) body.
+        Ok(Err(_)) => {
+            let status = StatusCode::BAD_REQUEST;
+            Err(Refusal::from((
+                status,
+                errors::plain(status, "INVALID_BODY", "the request body could not be read"),
             )))
         }
         Err(_) => {

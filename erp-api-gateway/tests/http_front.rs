@@ -490,6 +490,34 @@ async fn over_the_limit_is_429_with_retry_after_and_big_requests_are_413_414_431
 }
 
 #[tokio::test]
+async fn refused_tokens_spend_the_address_budget_like_public_calls() {
+    let stack = Stack::start_with(LimitsConfig {
+        address_per_second: 0.01,
+        address_burst: 3,
+        ..LimitsConfig::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            stack
+                .send(Method::GET, "/v1/users", Some("not-a-token"), "")
+                .await
+                .0,
+        );
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+}
+
+#[tokio::test]
 async fn browsers_on_allowed_origins_pass_cors_and_others_do_not() {
     let stack = Stack::start().await;
     let preflight = |origin: &'static str| {
