@@ -69,9 +69,24 @@ pub fn from_field_error(error: &FieldError) -> (StatusCode, Value) {
     )
 }
 
-/// A gateway-level refusal without a gRPC status behind it (404 no route, 405 method).
+/// A gateway-level refusal without a gRPC status behind it (404 no route, 405 method,
+/// 413 body, ...): `status` is the nearest gRPC code name, as in every error body, and
+/// the stable reason is `ERP:GATEWAY:<name>`.
 pub fn plain(http: StatusCode, name: &str, message: &str) -> Value {
-    body(http, name, message, None, Vec::new())
+    let code = match http.as_u16() {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        405 => "UNIMPLEMENTED",
+        408 | 504 => "DEADLINE_EXCEEDED",
+        409 => "ABORTED",
+        413 | 414 | 429 | 431 => "RESOURCE_EXHAUSTED",
+        503 => "UNAVAILABLE",
+        _ => "UNKNOWN",
+    };
+    let reason = format!("ERP:GATEWAY:{name}");
+    body(http, code, message, Some(&reason), Vec::new())
 }
 
 fn body(

@@ -288,7 +288,7 @@ impl HttpFront {
             return (
                 status,
                 [(header::CONTENT_TYPE, "application/json")],
-                errors::plain(status, "PERMISSION_DENIED", "this origin is not allowed")
+                errors::plain(status, "ORIGIN_NOT_ALLOWED", "this origin is not allowed")
                     .to_string(),
             )
                 .into_response();
@@ -494,7 +494,7 @@ impl HttpFront {
                 let status = StatusCode::NOT_FOUND;
                 return Err((
                     status,
-                    errors::plain(status, "NOT_FOUND", "no route has this path"),
+                    errors::plain(status, "NO_ROUTE", "no route has this path"),
                 )
                     .into());
             }

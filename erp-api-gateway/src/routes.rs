@@ -260,6 +260,10 @@ pub(crate) fn percent_decode(raw: &str, keep_slash: bool) -> Option<String> {
     while index < bytes.len() {
         if bytes[index] == b'%' {
             let hex = raw.get(index + 1..index + 3)?;
+            // Two hex digits exactly: from_str_radix alone would take a sign (`%+5`).
+            if !hex.bytes().all(|digit| digit.is_ascii_hexdigit()) {
+                return None;
+            }
             let value = u8::from_str_radix(hex, 16).ok()?;
             if keep_slash && value == b'/' {
                 out.extend_from_slice(&bytes[index..index + 3]);
@@ -428,6 +432,11 @@ mod tests {
         );
         assert_eq!(t.matches("/v1/users/a%2Fb"), vars(&[("user_id", "a/b")]));
         assert_eq!(t.matches("/v1/users/bad%zz"), None);
+        assert_eq!(
+            t.matches("/v1/users/signed%+5"),
+            None,
+            "two hex digits, no sign"
+        );
     }
 
     #[test]

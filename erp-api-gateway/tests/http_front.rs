@@ -469,7 +469,8 @@ async fn over_the_limit_is_429_with_retry_after_and_big_requests_are_413_414_431
     let long = format!("/v1/users?pageToken={}", "x".repeat(600));
     let (status, body) = stack.send(Method::GET, &long, Some(&admin), "").await;
     assert_eq!(status, StatusCode::URI_TOO_LONG, "{body}");
-    assert_eq!(body["error"]["status"], "URI_TOO_LONG");
+    assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
+    assert_eq!(body["error"]["reason"], "ERP:GATEWAY:URI_TOO_LONG");
 
     let response = stack
         .client
