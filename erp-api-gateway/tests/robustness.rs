@@ -67,27 +67,29 @@ proptest! {
             "\\{[\" :a-zA-Z0-9,{}\\[\\]-]{0,60}",
             any::<String>(),
         ],
-        id in "[a-z0-9%/.]{0,10}",
-        star_body in any::<bool>(),
+        value in "[a-z0-9%/.]{0,10}",
     ) {
-        let contracts = Contracts::bundled();
-        for path in [
-            "/erp.hrm.v1.HrmService/UpdateEmployee",
-            "/erp.hrm.v1.HrmService/ListEmployees",
-            "/erp.hrm.v1.HrmService/GetAttendanceSummary",
-            "/erp.auth.v1.AuthService/CreateRole",
-        ] {
-            let input = contracts.method(path).expect("method").descriptor.input();
-            let variables = BTreeMap::from([("id".to_owned(), id.clone())]);
-            let _ = decode_request(
-                &input,
-                &RequestParts {
-                    body_field: star_body.then_some("*"),
-                    variables: &variables,
-                    query: query.as_deref(),
-                    body: body.as_bytes(),
-                },
-            );
+        // Every binding of every method, as its route would call the transcoder: its own
+        // path variables (the fuzzed value in each), its own body rule.
+        for method in Contracts::bundled().methods() {
+            let input = method.descriptor.input();
+            for binding in &method.http {
+                let template =
+                    PathTemplate::parse(&binding.path).expect("contract templates parse");
+                let variables: BTreeMap<String, String> = template
+                    .fields()
+                    .map(|field| (field.to_owned(), value.clone()))
+                    .collect();
+                let _ = decode_request(
+                    &input,
+                    &RequestParts {
+                        body_field: binding.body.as_deref(),
+                        variables: &variables,
+                        query: query.as_deref(),
+                        body: body.as_bytes(),
+                    },
+                );
+            }
         }
     }
 }
