@@ -127,6 +127,7 @@ impl LocalTarget<'_> {
     /// In the foreground (not detached) it then supervises until Ctrl-C.
     pub async fn deploy(&self, source: &ReleaseSource) -> anyhow::Result<()> {
         let state = self.state();
+        let _lock = state.lock()?;
         let previous = state
             .load()?
             .filter(|previous| previous.services.iter().any(RunningService::is_running));
@@ -766,6 +767,7 @@ impl LocalTarget<'_> {
     /// Stops what the state file lists, in reverse order, and forgets it.
     pub fn down(&self) -> anyhow::Result<bool> {
         let state = self.state();
+        let _lock = state.lock()?;
         let Some(current) = state.load()? else {
             return Ok(false);
         };

@@ -5,10 +5,10 @@ use std::{
     collections::BTreeMap,
     io::Write as _,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
+use anyhow::Context as _;
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
@@ -142,6 +142,30 @@ impl StateDir {
         self.root.join(name)
     }
 
+    /// Holds the environment for one deploy, rollback or `down` at a time: a second one
+    /// is refused while the returned file is open (the OS releases the lock when the
+    /// process ends, however it ends).
+    pub fn lock(&self) -> anyhow::Result<std::fs::File> {
+        std::fs::create_dir_all(&self.root)?;
+        let path = self.root.join("deploy.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another deploy, rollback or down is working on {} (a foreground deploy holds it until Ctrl-C); wait for it to finish",
+                self.root.display()
+            ),
+            Err(std::fs::TryLockError::Error(error)) => {
+                Err(anyhow::Error::new(error).context(format!("locking {}", path.display())))
+            }
+        }
+    }
+
     fn state_file(&self) -> PathBuf {
         self.root.join("state.json")
     }
@@ -248,17 +272,19 @@ pub fn is_alive(pid: u32) -> bool {
         Ok(stat) => !stat
             .rsplit_once(')')
             .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-        Err(_) => signal(pid, "-0"),
+        Err(_) => pid_of(pid).is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok()),
     }
 }
 
-fn signal(pid: u32, signal: &str) -> bool {
-    Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+fn pid_of(pid: u32) -> Option<rustix::process::Pid> {
+    rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)
+}
+
+fn signal(pid: u32, signal: rustix::process::Signal) {
+    if let Some(pid) = pid_of(pid) {
+        // Gone already: nothing to do; not ours to signal: is_alive tells the caller.
+        let _ = rustix::process::kill_process(pid, signal);
+    }
 }
 
 /// SIGTERM, then SIGKILL if it has not exited within `grace`. Returns whether it was
@@ -267,13 +293,13 @@ pub fn stop_process(pid: u32, grace: Duration) -> bool {
     if !is_alive(pid) {
         return false;
     }
-    signal(pid, "-TERM");
+    signal(pid, rustix::process::Signal::TERM);
     let started = Instant::now();
     while is_alive(pid) && started.elapsed() < grace {
         std::thread::sleep(Duration::from_millis(50));
     }
     if is_alive(pid) {
-        signal(pid, "-KILL");
+        signal(pid, rustix::process::Signal::KILL);
     }
     true
 }
@@ -302,6 +328,17 @@ mod tests {
             log: PathBuf::new(),
             started,
         }
+    }
+
+    #[test]
+    fn one_deploy_at_a_time_holds_the_environment() {
+        let dir = tempfile::tempdir().expect("dir");
+        let state = StateDir::new(dir.path().join("local"));
+        let held = state.lock().expect("the first takes it");
+        let refused = state.lock().expect_err("a second is refused");
+        assert!(refused.to_string().contains("another deploy"), "{refused}");
+        drop(held);
+        state.lock().expect("free again once the first is done");
     }
 
     #[test]
