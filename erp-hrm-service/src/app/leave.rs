@@ -12,6 +12,7 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 use super::{Hrm, employees::date};
 use crate::{
     domain::{
+        access::Actor,
         employee::EmployeeStatus,
         leave::{
             Approval, Chain, LeaveSpan, LedgerKind, RequestStatus, fits_balance, lapsing_half_days,
@@ -543,25 +544,12 @@ impl Hrm {
             employee_ids,
             status,
         };
-        let (mut requests, page) =
+        let (requests, page) = if filter.awaiting_my_approval {
+            self.awaiting(caller, &actor, &store_filter, page).await?
+        } else {
             store::leave::list_requests(&self.db, tenant, &self.page_tokens, &store_filter, page)
-                .await?;
-        if filter.awaiting_my_approval {
-            let mut mine = Vec::new();
-            for request in requests {
-                let employee =
-                    store::employees::get(&self.db, tenant, &request.employee_id).await?;
-                let facts = self.approval_facts(&self.db, tenant, &employee).await?;
-                let chain = chain_of(&request);
-                if chain
-                    .current_approver()
-                    .is_some_and(|kind| actor.may_approve(kind, &facts.subject()))
-                {
-                    mine.push(request);
-                }
-            }
-            requests = mine;
-        }
+                .await?
+        };
         let ids: Vec<String> = requests.iter().map(|request| request.id.clone()).collect();
         let decisions = store::leave::decisions(&self.db, tenant, &ids).await?;
         let views = requests
@@ -576,6 +564,64 @@ impl Hrm {
             })
             .collect();
         Ok((views, page))
+    }
+
+    /// A page of the pending requests the caller can decide now. Which ones those are is
+    /// known only row by row, so pages of the pending list are read until this page is
+    /// full (each read asks for what is still missing: the page never overfills, and its
+    /// token continues after the last row read).
+    async fn awaiting(
+        &self,
+        caller: &AuthContext,
+        actor: &Actor,
+        filter: &RequestFilter,
+        page: Option<&PageRequest>,
+    ) -> Result<(Vec<leave_request::Model>, PageResponse)> {
+        let tenant = &caller.tenant_id;
+        let mut window = page.cloned().unwrap_or_default();
+        let wanted = match window.page_size {
+            // A negative size: the store refuses it with the field.
+            size if size < 0 => {
+                return store::leave::list_requests(
+                    &self.db,
+                    tenant,
+                    &self.page_tokens,
+                    filter,
+                    Some(&window),
+                )
+                .await;
+            }
+            0 => erp_db::page::DEFAULT_PAGE_SIZE,
+            size => u64::from(size.unsigned_abs()).min(erp_db::page::MAX_PAGE_SIZE),
+        };
+        let wanted = usize::try_from(wanted).unwrap_or(usize::MAX);
+        let mut mine = Vec::new();
+        loop {
+            window.page_size = i32::try_from(wanted - mine.len()).unwrap_or(i32::MAX);
+            let (requests, next) = store::leave::list_requests(
+                &self.db,
+                tenant,
+                &self.page_tokens,
+                filter,
+                Some(&window),
+            )
+            .await?;
+            for request in requests {
+                let employee =
+                    store::employees::get(&self.db, tenant, &request.employee_id).await?;
+                let facts = self.approval_facts(&self.db, tenant, &employee).await?;
+                if chain_of(&request)
+                    .current_approver()
+                    .is_some_and(|kind| actor.may_approve(kind, &facts.subject()))
+                {
+                    mine.push(request);
+                }
+            }
+            if mine.len() >= wanted || next.next_page_token.is_empty() {
+                return Ok((mine, next));
+            }
+            window.page_token = next.next_page_token;
+        }
     }
 
     /// Approves the current level, by the approver it needs. The last level approves the

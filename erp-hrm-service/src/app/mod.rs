@@ -170,7 +170,8 @@ impl Hrm {
     }
 
     /// The employees whose leave and attendance the caller may see: `None` for HR (all),
-    /// otherwise their own record and their direct reports.
+    /// otherwise their own record, their direct reports and the members of departments
+    /// they head (the same people `may_act_for` lets them act for).
     pub(crate) async fn visible_employees(
         &self,
         caller: &AuthContext,
@@ -182,30 +183,51 @@ impl Hrm {
         let Some(own) = &actor.employee_id else {
             return Ok(Some(Vec::new()));
         };
-        let filter = store::employees::EmployeeFilter {
+        let tenant = &caller.tenant_id;
+        let mut visible = vec![own.clone()];
+        let reports = store::employees::EmployeeFilter {
             manager_id: Some(own.clone()),
             ..Default::default()
         };
-        let mut visible = vec![own.clone()];
+        visible.extend(self.employee_ids(tenant, &reports).await?);
+        let headed: Vec<String> = store::departments::all(&self.db, tenant)
+            .await?
+            .into_iter()
+            .filter(|department| department.head_employee_id.as_ref() == Some(own))
+            .map(|department| department.id)
+            .collect();
+        if !headed.is_empty() {
+            let members = store::employees::EmployeeFilter {
+                department_ids: Some(headed),
+                ..Default::default()
+            };
+            visible.extend(self.employee_ids(tenant, &members).await?);
+        }
+        visible.sort();
+        visible.dedup();
+        Ok(Some(visible))
+    }
+
+    /// The ids of every employee `filter` selects, page by page.
+    async fn employee_ids(
+        &self,
+        tenant: &TenantId,
+        filter: &store::employees::EmployeeFilter,
+    ) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
         let mut page = erp_proto::erp::common::v1::PageRequest {
             page_size: 500,
             page_token: String::new(),
         };
         loop {
-            let (reports, next) = store::employees::list(
-                &self.db,
-                &caller.tenant_id,
-                &self.page_tokens,
-                &filter,
-                Some(&page),
-            )
-            .await?;
-            visible.extend(reports.into_iter().map(|report| report.id));
+            let (employees, next) =
+                store::employees::list(&self.db, tenant, &self.page_tokens, filter, Some(&page))
+                    .await?;
+            ids.extend(employees.into_iter().map(|employee| employee.id));
             if next.next_page_token.is_empty() {
-                break;
+                return Ok(ids);
             }
             page.page_token = next.next_page_token;
         }
-        Ok(Some(visible))
     }
 }

@@ -1,9 +1,10 @@
 use erp_kit::error::reason;
+use erp_proto::erp::common::v1::PageRequest;
 use erp_proto::erp::hrm::v1::{
     ApproveLeaveRequestRequest, ApproverKind, CancelLeaveRequestRequest, GetLeaveBalancesRequest,
     LeaveLedgerEntryKind, LeaveRequestStatus, ListLeaveAllocationsRequest,
     ListLeaveLedgerEntriesRequest, ListLeaveRequestsRequest, SubmitLeaveRequestRequest,
-    TerminateEmployeeRequest,
+    TerminateEmployeeRequest, UpdateDepartmentRequest,
 };
 use tonic::Code;
 
@@ -541,4 +542,98 @@ async fn hr_decides_what_waits_for_a_manager_who_left() {
         .await
         .expect("HR approves");
     assert_eq!(mesh.balance(&employee, &annual).await, (16, 0));
+}
+
+#[tokio::test]
+async fn department_heads_find_what_awaits_them_page_after_full_page() {
+    let mesh = Mesh::start().await;
+    let department = mesh.department(&mesh.admin, "LAB", "").await;
+    let (head, head_token) = mesh.hire("HEAD-1", &department, "").await;
+    let mut hrm = mesh.hrm().await;
+    hrm.update_department(bearer(
+        UpdateDepartmentRequest {
+            department_id: department.clone(),
+            head_employee_id: head,
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["head_employee_id".to_owned()],
+            }),
+            ..Default::default()
+        },
+        &mesh.admin,
+    ))
+    .await
+    .expect("the head is set");
+    let by_head = mesh
+        .leave_type("BYHEAD", &[ApproverKind::DepartmentHead])
+        .await;
+    let by_hr = mesh.leave_type("BYHR", &[ApproverKind::Hr]).await;
+    // Three members without a manager; requests awaiting the head and requests awaiting
+    // HR alternate in the list.
+    let mut for_the_head = Vec::new();
+    for n in 0..3 {
+        let (member, token) = mesh.hire(&format!("MEM-{n}"), &department, "").await;
+        mesh.allocate(&member, &by_head, 10).await;
+        mesh.allocate(&member, &by_hr, 10).await;
+        for (leave_type, day) in [(&by_head, 2 + n), (&by_hr, 9 + n)] {
+            let id = hrm
+                .submit_leave_request(bearer(
+                    submit(leave_type, (YEAR, 11, day), (YEAR, 11, day)),
+                    &token,
+                ))
+                .await
+                .expect("submitted")
+                .into_inner()
+                .leave_request
+                .expect("request")
+                .leave_request_id;
+            if leave_type == &by_head {
+                for_the_head.push(id);
+            }
+        }
+    }
+
+    let mut found = Vec::new();
+    let mut page_token = String::new();
+    for _ in 0..6 {
+        let reply = hrm
+            .list_leave_requests(bearer(
+                ListLeaveRequestsRequest {
+                    awaiting_my_approval: true,
+                    page: Some(PageRequest {
+                        page_size: 1,
+                        page_token: page_token.clone(),
+                    }),
+                    ..Default::default()
+                },
+                &head_token,
+            ))
+            .await
+            .expect("a page")
+            .into_inner();
+        let next = reply
+            .page
+            .map(|page| page.next_page_token)
+            .unwrap_or_default();
+        assert!(
+            reply.leave_requests.len() == 1 || next.is_empty(),
+            "only the last page may be short: {:?}",
+            reply.leave_requests
+        );
+        found.extend(reply.leave_requests.into_iter().map(|r| r.leave_request_id));
+        if next.is_empty() {
+            break;
+        }
+        page_token = next;
+    }
+    found.sort();
+    for_the_head.sort();
+    assert_eq!(found, for_the_head, "every request awaiting the head, once");
+
+    let visible = hrm
+        .list_leave_requests(bearer(ListLeaveRequestsRequest::default(), &head_token))
+        .await
+        .expect("list")
+        .into_inner()
+        .leave_requests;
+    assert_eq!(visible.len(), 6, "the head sees the department's requests");
 }
