@@ -17,7 +17,7 @@ use super::Hrm;
 use crate::{
     domain::{
         employee::{EmployeeStatus, check_status_change, check_termination},
-        leave::RequestStatus,
+        leave::{LedgerKind, RequestStatus},
     },
     error::{Error, Result},
     store::{
@@ -340,8 +340,12 @@ impl Hrm {
         let employee =
             store::employees::update(&txn, tenant, id, current.version, changes, &caller.user_id)
                 .await?;
+        // The row update above holds the employee: a request submitted meanwhile either
+        // committed before (and is cancelled here) or sees the termination.
         let open = store::leave::pending(&txn, tenant, id, None).await?;
-        for request in &open {
+        // Approved leave after the last day will not be taken: cancelled, days restored.
+        let after_leaving = store::leave::approved_starting_after(&txn, tenant, id, on).await?;
+        for request in open.iter().chain(&after_leaving) {
             store::leave::set_request_state(
                 &txn,
                 tenant,
@@ -349,6 +353,18 @@ impl Hrm {
                 RequestStatus::Cancelled,
                 request.current_level,
                 &caller.user_id,
+            )
+            .await?;
+        }
+        for request in &after_leaving {
+            store::leave::append_ledger(
+                &txn,
+                tenant,
+                id,
+                &request.leave_type_id,
+                LedgerKind::RequestCancelled,
+                request.half_days,
+                &request.id,
             )
             .await?;
         }
@@ -367,7 +383,7 @@ impl Hrm {
             )
             .await?;
         txn.commit().await?;
-        Ok((employee, open.len()))
+        Ok((employee, open.len() + after_leaving.len()))
     }
 
     /// Deletes an employee created in error.

@@ -519,6 +519,23 @@ pub async fn pending(
         .await?)
 }
 
+/// The employee's approved requests whose leave starts after `day`.
+pub async fn approved_starting_after(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    day: NaiveDate,
+) -> Result<Vec<leave_request::Model>> {
+    Ok(scoped::<leave_request::Entity>(tenant)
+        .find()
+        .filter(leave_request::Column::EmployeeId.eq(employee_id))
+        .filter(leave_request::Column::Status.eq(RequestStatus::Approved.as_str()))
+        .filter(leave_request::Column::StartDate.gt(day))
+        .order_by_asc(leave_request::Column::Id)
+        .all(db)
+        .await?)
+}
+
 /// Moves a request at `expected_version`: a concurrent decision makes this a stale update.
 pub async fn set_request_state(
     db: &impl ConnectionTrait,

@@ -3,8 +3,9 @@ use std::time::Duration;
 use erp_proto::erp::{
     auth::v1::{GetUserRequest, UserStatus},
     hrm::v1::{
-        ApproverKind, EmployeeStatus, GetEmployeeRequest, ListEmployeesRequest,
-        SubmitLeaveRequestRequest, TerminateEmployeeRequest, UpdateEmployeeRequest,
+        ApproverKind, EmployeeStatus, GetEmployeeRequest, LeaveRequestStatus, ListEmployeesRequest,
+        ListLeaveRequestsRequest, SubmitLeaveRequestRequest, TerminateEmployeeRequest,
+        UpdateEmployeeRequest,
     },
 };
 use erp_testkit::{broker::TestBroker, wait::eventually};
@@ -46,6 +47,21 @@ async fn termination_cancels_open_requests_and_disables_the_login_through_kafka(
     ))
     .await
     .expect("submitted");
+    // Leave approved at once (no levels) for a week after the last day.
+    let holiday = mesh.leave_type("HOLIDAY", &[]).await;
+    mesh.allocate(&employee, &holiday, 10).await;
+    hrm.submit_leave_request(bearer(
+        SubmitLeaveRequestRequest {
+            leave_type_id: holiday.clone(),
+            start_date: date(2026, 12, 14),
+            end_date: date(2026, 12, 15),
+            ..Default::default()
+        },
+        &token,
+    ))
+    .await
+    .expect("approved on submission");
+    assert_eq!(mesh.balance(&employee, &holiday).await, (6, 0));
 
     // A stale update is refused; a current one passes.
     let current = hrm
@@ -60,7 +76,7 @@ async fn termination_cancels_open_requests_and_disables_the_login_through_kafka(
         .into_inner()
         .employee
         .expect("employee");
-    let mut update = UpdateEmployeeRequest {
+    let update = UpdateEmployeeRequest {
         id: employee.clone(),
         employee: Some(erp_proto::erp::hrm::v1::Employee {
             position: "Staff Engineer".to_owned(),
@@ -79,7 +95,6 @@ async fn termination_cancels_open_requests_and_disables_the_login_through_kafka(
         .await
         .expect_err("stale");
     assert_eq!(stale.code(), Code::Aborted);
-    update.expected_version += 1;
 
     let terminated = hrm
         .terminate_employee(bearer(
@@ -93,13 +108,37 @@ async fn termination_cancels_open_requests_and_disables_the_login_through_kafka(
         .await
         .expect("terminated")
         .into_inner();
-    assert_eq!(terminated.cancelled_leave_requests, 1);
+    assert_eq!(
+        terminated.cancelled_leave_requests, 2,
+        "the pending request and the approved one after the last day"
+    );
+    let statuses: Vec<i32> = hrm
+        .list_leave_requests(bearer(
+            ListLeaveRequestsRequest {
+                employee_id: employee.clone(),
+                ..Default::default()
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect("requests")
+        .into_inner()
+        .leave_requests
+        .iter()
+        .map(|request| request.status)
+        .collect();
+    assert_eq!(statuses, [LeaveRequestStatus::Cancelled as i32; 2]);
+    assert_eq!(
+        mesh.balance(&employee, &holiday).await,
+        (10, 0),
+        "the approved days came back"
+    );
     let record = terminated.employee.expect("employee");
     assert_eq!(record.status, EmployeeStatus::Terminated as i32);
     assert_eq!(record.termination_reason, "resigned");
 
     let user_id = record.user_id.clone();
-    let mut auth = mesh.auth().await;
+    let auth = mesh.auth().await;
     eventually(Duration::from_secs(60), || {
         let mut auth = auth.clone();
         let request = bearer(
@@ -119,10 +158,6 @@ async fn termination_cancels_open_requests_and_disables_the_login_through_kafka(
         .await
         .expect_err("the login is disabled");
     assert_eq!(login.code(), Code::Unauthenticated);
-    drop(
-        auth.get_user(bearer(GetUserRequest { user_id }, &mesh.admin))
-            .await,
-    );
 }
 
 #[tokio::test]
