@@ -105,7 +105,16 @@ pub struct HttpFront {
     cors_origins: Vec<String>,
     contracts: &'static Contracts,
     openapi: Bytes,
+    /// The last readiness answer and when it was taken: probes within a second share
+    /// it, so anonymous `/readyz` calls cannot multiply health calls to the upstreams.
+    readiness: tokio::sync::Mutex<Option<(Instant, Readiness)>>,
 }
+
+/// Whether every upstream serves, and each one's state by unit.
+type Readiness = (bool, BTreeMap<String, String>);
+
+/// How long one round of upstream health checks answers `/readyz`.
+const READINESS_FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// What the access log says about a request beyond method, path and status.
 #[derive(Debug, Default)]
@@ -206,6 +215,7 @@ impl HttpFront {
             openapi: crate::openapi::document(contracts, env!("CARGO_PKG_VERSION"))
                 .to_string()
                 .into(),
+            readiness: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -314,7 +324,21 @@ impl HttpFront {
 
     /// Each upstream's health (`grpc.health.v1`, the whole server), checked in parallel
     /// within a second: ready when every one is SERVING.
-    async fn upstream_health(&self) -> (bool, BTreeMap<String, String>) {
+    /// Whether every upstream is serving, and each one's state; one round of checks at a
+    /// time (callers meanwhile wait for it), reused for [`READINESS_FRESH_FOR`].
+    async fn readiness(&self) -> Readiness {
+        let mut last = self.readiness.lock().await;
+        if let Some((taken, readiness)) = last.as_ref()
+            && taken.elapsed() < READINESS_FRESH_FOR
+        {
+            return readiness.clone();
+        }
+        let readiness = self.upstream_health().await;
+        *last = Some((Instant::now(), readiness.clone()));
+        readiness
+    }
+
+    async fn upstream_health(&self) -> Readiness {
         let checks = self.upstreams.iter().map(|(unit, channel)| async move {
             let mut client = HealthClient::new(channel.clone());
             let check = client.check(HealthCheckRequest {
@@ -805,7 +829,7 @@ fn request_id_of(parts: &http::request::Parts) -> HeaderValue {
 
 /// 200 when every upstream is SERVING, else 503; the body lists each upstream's state.
 async fn ready(State(front): State<Arc<HttpFront>>) -> Response {
-    let (ready, states) = front.upstream_health().await;
+    let (ready, states) = front.readiness().await;
     let status = if ready {
         StatusCode::OK
     } else {
