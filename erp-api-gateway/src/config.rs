@@ -45,6 +45,11 @@ pub struct GatewaySettings {
     pub http_port: u16,
     /// Browser origins allowed by CORS, comma-separated (`*` for any); none by default.
     pub cors_origins: String,
+    /// Proxies in front of the gateway (an ingress, a load balancer) whose
+    /// `X-Forwarded-For` is believed, comma-separated addresses or networks
+    /// (`10.0.0.0/8`); none by default. Without them, behind a proxy every client shares
+    /// the proxy's per-address rate limit.
+    pub trusted_proxies: String,
     /// Threads serving requests; 0 (the default) means one per core. On machines whose
     /// cores the gateway shares with the services and the database, 1 is faster (fewer
     /// cross-thread wake-ups; see the benchmark).
@@ -57,6 +62,7 @@ impl Default for GatewaySettings {
             host: "0.0.0.0".to_owned(),
             http_port: 8080,
             cors_origins: String::new(),
+            trusted_proxies: String::new(),
             worker_threads: 0,
         }
     }

@@ -9,7 +9,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     convert::Infallible,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -45,6 +45,7 @@ use crate::{
     codec::RawCodec,
     errors::{self, http_status},
     limits::{CappedBody, LimitsConfig, RateLimiter},
+    proxies::{self, TrustedNetwork},
     routes::{Lookup, PathTemplate, Route, RouteTable},
     transcode::{RequestParts, decode_request, encode_response},
 };
@@ -105,6 +106,8 @@ pub struct HttpFront {
     cors_origins: Vec<String>,
     contracts: &'static Contracts,
     openapi: Bytes,
+    /// Proxies whose `X-Forwarded-For` is believed (none by default).
+    trusted_proxies: Vec<TrustedNetwork>,
     /// The last readiness answer and when it was taken: probes within a second share
     /// it, so anonymous `/readyz` calls cannot multiply health calls to the upstreams.
     readiness: tokio::sync::Mutex<Option<(Instant, Readiness)>>,
@@ -216,7 +219,15 @@ impl HttpFront {
                 .to_string()
                 .into(),
             readiness: tokio::sync::Mutex::new(None),
+            trusted_proxies: Vec::new(),
         })
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies (an ingress, a load balancer): the
+    /// client's address, for its rate limit and for the services, is then the one they saw.
+    pub fn with_trusted_proxies(mut self, proxies: Vec<TrustedNetwork>) -> Self {
+        self.trusted_proxies = proxies;
+        self
     }
 
     /// Lets browsers on these origins call the routes (comma-separated, `*` for any);
@@ -381,7 +392,7 @@ impl HttpFront {
         &self,
         grpc_path: &str,
         headers: &HeaderMap,
-        peer: Option<SocketAddr>,
+        client: Option<IpAddr>,
     ) -> Result<Option<String>, (Status, Option<Duration>)> {
         let rate_limited = |wait| {
             (
@@ -394,7 +405,7 @@ impl HttpFront {
                 Some(wait),
             )
         };
-        let address = || peer.map(|peer| peer.ip().to_string()).unwrap_or_default();
+        let address = || client.map(|client| client.to_string()).unwrap_or_default();
         let caller = match self.guard.authorize(grpc_path, headers).await {
             Ok(caller) => caller,
             Err(status) => {
@@ -421,11 +432,11 @@ impl HttpFront {
     async fn pass_through(
         &self,
         request: http::Request<axum::body::Body>,
-        peer: Option<SocketAddr>,
+        client: Option<IpAddr>,
         record: &Mutex<AccessRecord>,
     ) -> Response {
         let mut noted = AccessRecord::default();
-        let response = self.pass_through_noting(request, peer, &mut noted).await;
+        let response = self.pass_through_noting(request, client, &mut noted).await;
         if let Ok(mut record) = record.lock() {
             *record = noted;
         }
@@ -435,7 +446,7 @@ impl HttpFront {
     async fn pass_through_noting(
         &self,
         request: http::Request<axum::body::Body>,
-        peer: Option<SocketAddr>,
+        client: Option<IpAddr>,
         record: &mut AccessRecord,
     ) -> Response {
         let path = request.uri().path().to_owned();
@@ -445,7 +456,7 @@ impl HttpFront {
                 .into_http::<axum::body::Body>()
                 .into_response();
         };
-        match self.admit(&path, request.headers(), peer).await {
+        match self.admit(&path, request.headers(), client).await {
             Ok(tenant) => record.tenant = tenant,
             Err((status, retry_after)) => {
                 let mut response = status.into_http::<axum::body::Body>().into_response();
@@ -496,7 +507,7 @@ impl HttpFront {
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
-        peer: Option<SocketAddr>,
+        client: Option<IpAddr>,
         body: Bytes,
         record: &mut AccessRecord,
     ) -> Result<Vec<u8>, Refusal> {
@@ -524,7 +535,7 @@ impl HttpFront {
             }
         };
         let tenant = self
-            .admit(&target.grpc_path_text, headers, peer)
+            .admit(&target.grpc_path_text, headers, client)
             .await
             .map_err(|(status, retry_after)| {
                 let (http, body) = errors::from_status(&status);
@@ -637,18 +648,19 @@ async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
     {
         return front.preflight(origin.as_ref());
     }
-    let peer = parts
+    // The client: the connection's peer, or behind trusted proxies the address they saw.
+    let client = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0);
+        .map(|info| proxies::client_address(info.0.ip(), &parts.headers, &front.trusted_proxies));
     // One id per request, the caller's if it sent one, passed on to the service.
     let request_id = request_id_of(&parts);
     parts.headers.insert(REQUEST_ID, request_id.clone());
-    // The services see the caller's address as the gateway saw it (their login lockout
-    // counts per source), never an address the caller claims.
+    // The services see the client's address as the gateway determined it (their login
+    // lockout counts per source), never an address the client claims.
     parts.headers.remove(FORWARDED_FOR);
-    if let Some(peer) = peer
-        && let Ok(address) = HeaderValue::from_str(&peer.ip().to_string())
+    if let Some(client) = client
+        && let Ok(address) = HeaderValue::from_str(&client.to_string())
     {
         parts.headers.insert(FORWARDED_FOR, address);
     }
@@ -690,7 +702,7 @@ async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
                     async move {
                         Ok::<_, Infallible>(
                             front
-                                .pass_through(request.map(axum::body::Body::new), peer, &record)
+                                .pass_through(request.map(axum::body::Body::new), client, &record)
                                 .await,
                         )
                     }
@@ -701,7 +713,7 @@ async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
                 Err(never) => match never {},
             }
         } else {
-            front.pass_through(request, peer, &record).await
+            front.pass_through(request, client, &record).await
         };
         // A refusal (the gateway's or a trailers-only answer) carries its gRPC status in
         // the headers; a streamed answer's comes in the trailers, after this line.
@@ -739,7 +751,7 @@ async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
                     &parts.method,
                     &parts.uri,
                     &parts.headers,
-                    peer,
+                    client,
                     body,
                     &mut record,
                 )

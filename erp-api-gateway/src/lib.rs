@@ -4,7 +4,8 @@
 //! front that serves the routes by calling the upstream units after edge access checks
 //! and rate limits, with CORS, request ids, an access log and readiness from the upstreams'
 //! health; gRPC and gRPC-Web calls pass through to the owning unit after the same checks;
-//! `GET /openapi.json` describes every route.
+//! `GET /openapi.json` describes every route; behind trusted proxies the client's address
+//! comes from `X-Forwarded-For`.
 
 pub mod codec;
 pub mod config;
@@ -12,5 +13,6 @@ pub mod errors;
 pub mod http_front;
 pub mod limits;
 pub mod openapi;
+pub mod proxies;
 pub mod routes;
 pub mod transcode;

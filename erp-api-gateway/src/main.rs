@@ -7,6 +7,7 @@ use axum::serve::ListenerExt as _;
 use erp_api_gateway::{
     config::{Config, SERVICE_NAME},
     http_front::HttpFront,
+    proxies::TrustedNetwork,
 };
 use erp_kit::auth::{GrpcJwksSource, TokenVerifier};
 use erp_proto::Contracts;
@@ -59,7 +60,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Some(verifier),
         &config.limits,
     )?
-    .with_cors_origins(&config.gateway.cors_origins);
+    .with_cors_origins(&config.gateway.cors_origins)
+    .with_trusted_proxies(
+        TrustedNetwork::parse_list(&config.gateway.trusted_proxies)
+            .map_err(|error| anyhow::anyhow!("gateway.trusted_proxies: {error}"))?,
+    );
     let address = format!("{}:{}", config.gateway.host, config.gateway.http_port);
     let listener = tokio::net::TcpListener::bind(&address).await?;
     let local = listener.local_addr()?;

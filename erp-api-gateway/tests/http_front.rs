@@ -66,6 +66,11 @@ async fn serve_gateway(
     )
     .expect("routes from the contracts")
     .with_cors_origins("https://app.example.com");
+    serve_front(front).await
+}
+
+/// `front` on a free port.
+async fn serve_front(front: HttpFront) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("listener");
@@ -1130,5 +1135,79 @@ async fn grpc_bodies_over_the_limit_never_reach_the_upstream() {
     assert!(
         seen.lock().expect("lock").is_empty(),
         "the upstream was not asked"
+    );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_address_budget() {
+    let (upstream, seen) = recording_upstream().await;
+    let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{upstream}"))]);
+    let limits = LimitsConfig {
+        address_per_second: 0.01,
+        address_burst: 2,
+        ..LimitsConfig::default()
+    };
+    // The test connects from 127.0.0.1: the proxy in front of the gateway.
+    let front = HttpFront::new(
+        Contracts::bundled_documented(),
+        &upstreams,
+        &ClientConfig::default(),
+        None,
+        &limits,
+    )
+    .expect("routes")
+    .with_trusted_proxies(
+        erp_api_gateway::proxies::TrustedNetwork::parse_list("127.0.0.1").expect("list"),
+    );
+    let gateway = serve_front(front).await;
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let jwks_from = |forwarded: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .request(
+                    Request::builder()
+                        .uri(format!("http://{gateway}/v1/jwks"))
+                        .header("x-forwarded-for", forwarded)
+                        .body(Full::new(Bytes::new()))
+                        .expect("request"),
+                )
+                .await
+                .expect("the gateway answers")
+                .status()
+        }
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(jwks_from("203.0.113.1").await);
+    }
+    statuses.push(jwks_from("203.0.113.2").await);
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::OK
+        ],
+        "the first client spent its burst; the second has its own"
+    );
+    let forwarded: Vec<String> = seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|headers| {
+            headers
+                .get("x-forwarded-for")?
+                .to_str()
+                .ok()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        forwarded,
+        ["203.0.113.1", "203.0.113.1", "203.0.113.2"],
+        "the services see the client, not the proxy"
     );
 }
