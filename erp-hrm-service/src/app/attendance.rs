@@ -41,10 +41,19 @@ impl Hrm {
             ));
         }
         let at = erp_db::time::truncate(at);
-        if store::attendance::open_record(&self.db, &caller.tenant_id, &employee.id)
-            .await?
-            .is_some()
+        if let Some(open) =
+            store::attendance::open_record(&self.db, &caller.tenant_id, &employee.id).await?
         {
+            // A forgotten check-out: only HR can close it (with the real time), so say so.
+            if Utc::now() - open.check_in_at > Duration::hours(24) {
+                return Err(Error::FailedPrecondition {
+                    reason: "ERP:HRM:ALREADY_CHECKED_IN",
+                    message: format!(
+                        "the employee is still checked in since {}, more than 24 hours ago; HR closes that record with its real check-out time",
+                        open.check_in_at
+                    ),
+                });
+            }
             return Err(store::attendance::already_checked_in());
         }
         store::attendance::check_in(

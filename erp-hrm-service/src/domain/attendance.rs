@@ -74,7 +74,10 @@ pub fn worked_minutes(check_in: DateTime<Utc>, check_out: DateTime<Utc>) -> Resu
     }
     let minutes = (check_out - check_in).num_minutes();
     if minutes > 24 * 60 {
-        return Err("a work session cannot last more than 24 hours".to_owned());
+        return Err(
+            "a work session cannot last more than 24 hours; HR records the real check-out time"
+                .to_owned(),
+        );
     }
     i32::try_from(minutes).map_err(|_| "too long".to_owned())
 }

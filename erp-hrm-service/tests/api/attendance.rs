@@ -92,6 +92,13 @@ async fn attendance_refuses_double_check_ins_and_summarises_worked_time() {
         reason(&twice).as_deref(),
         Some("ERP:HRM:ALREADY_CHECKED_IN")
     );
+    assert!(
+        twice
+            .message()
+            .contains("more than 24 hours ago; HR closes"),
+        "a forgotten check-out says who can close it: {}",
+        twice.message()
+    );
     let out = hrm
         .check_out(bearer(out_on_behalf(at(2, 17, 30)), &mesh.admin))
         .await
