@@ -12,7 +12,8 @@ use erp_proto::erp::{
     hrm::v1::{
         AllocateLeaveRequest, ApproverKind, CreateDepartmentRequest, CreateEmployeeRequest,
         CreateLeaveTypeRequest, EmploymentType, GetLeaveBalancesRequest,
-        ListLeaveLedgerEntriesRequest, hrm_service_client::HrmServiceClient,
+        ListLeaveLedgerEntriesRequest, SubmitLeaveRequestRequest,
+        hrm_service_client::HrmServiceClient,
     },
 };
 use erp_testkit::TestDatabase;
@@ -355,6 +356,19 @@ impl Mesh {
             .allocation
             .expect("allocation")
             .leave_allocation_id
+    }
+
+    /// Submits a leave request as the caller of `token`; the request's id.
+    pub async fn submit_leave(&self, request: SubmitLeaveRequestRequest, token: &str) -> String {
+        self.hrm()
+            .await
+            .submit_leave_request(bearer(request, token))
+            .await
+            .expect("submitted")
+            .into_inner()
+            .leave_request
+            .expect("request")
+            .leave_request_id
     }
 
     /// (balance, pending) of one leave type, checking the balance equals the ledger sum.

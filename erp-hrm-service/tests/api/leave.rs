@@ -214,18 +214,8 @@ async fn two_approvers_at_once_exactly_one_wins() {
     let sick = mesh.leave_type("SICK", &[ApproverKind::Hr]).await;
     mesh.allocate(&employee, &sick, 10).await;
     let id = mesh
-        .hrm()
-        .await
-        .submit_leave_request(bearer(
-            submit(&sick, (YEAR, 11, 2), (YEAR, 11, 2)),
-            &employee_token,
-        ))
-        .await
-        .expect("submitted")
-        .into_inner()
-        .leave_request
-        .expect("request")
-        .leave_request_id;
+        .submit_leave(submit(&sick, (YEAR, 11, 2), (YEAR, 11, 2)), &employee_token)
+        .await;
 
     let (mut a, mut b) = (mesh.hrm().await, mesh.hrm().await);
     let (first, second) = tokio::join!(
@@ -407,17 +397,12 @@ async fn unused_days_lapse_beyond_the_carry_forward_cap_and_leave_needs_an_alloc
         assert_eq!(refused.code(), Code::FailedPrecondition);
         assert_eq!(reason(&refused).as_deref(), Some("ERP:HRM:NO_ALLOCATION"));
     }
-    let taken = hrm
-        .submit_leave_request(bearer(
+    let taken = mesh
+        .submit_leave(
             submit(&annual, (2026, 11, 2), (2026, 11, 6)),
             &employee_token,
-        ))
-        .await
-        .expect("five days within this allocation")
-        .into_inner()
-        .leave_request
-        .expect("request")
-        .leave_request_id;
+        )
+        .await;
     assert_eq!(mesh.balance(&employee, &annual).await, (20, 0));
 
     // That week is past: the employee cannot hand the days back, HR can.
@@ -481,17 +466,12 @@ async fn hr_decides_what_waits_for_a_manager_who_left() {
         .await;
     mesh.allocate(&employee, &annual, 20).await;
     let mut hrm = mesh.hrm().await;
-    let waiting = hrm
-        .submit_leave_request(bearer(
+    let waiting = mesh
+        .submit_leave(
             submit(&annual, (YEAR, 11, 2), (YEAR, 11, 2)),
             &employee_token,
-        ))
-        .await
-        .expect("submitted")
-        .into_inner()
-        .leave_request
-        .expect("request")
-        .leave_request_id;
+        )
+        .await;
     let approve = |id: &str| {
         bearer(
             ApproveLeaveRequestRequest {
@@ -527,17 +507,12 @@ async fn hr_decides_what_waits_for_a_manager_who_left() {
     assert_eq!(approved.status, LeaveRequestStatus::Approved as i32);
 
     // New requests go to HR from the start.
-    let later = hrm
-        .submit_leave_request(bearer(
+    let later = mesh
+        .submit_leave(
             submit(&annual, (YEAR, 11, 3), (YEAR, 11, 3)),
             &employee_token,
-        ))
-        .await
-        .expect("submitted")
-        .into_inner()
-        .leave_request
-        .expect("request")
-        .leave_request_id;
+        )
+        .await;
     hrm.approve_leave_request(approve(&later))
         .await
         .expect("HR approves");
@@ -575,17 +550,9 @@ async fn department_heads_find_what_awaits_them_page_after_full_page() {
         mesh.allocate(&member, &by_head, 10).await;
         mesh.allocate(&member, &by_hr, 10).await;
         for (leave_type, day) in [(&by_head, 2 + n), (&by_hr, 9 + n)] {
-            let id = hrm
-                .submit_leave_request(bearer(
-                    submit(leave_type, (YEAR, 11, day), (YEAR, 11, day)),
-                    &token,
-                ))
-                .await
-                .expect("submitted")
-                .into_inner()
-                .leave_request
-                .expect("request")
-                .leave_request_id;
+            let id = mesh
+                .submit_leave(submit(leave_type, (YEAR, 11, day), (YEAR, 11, day)), &token)
+                .await;
             if leave_type == &by_head {
                 for_the_head.push(id);
             }
