@@ -158,6 +158,53 @@ async fn termination_cancels_open_requests_and_disables_the_login_through_kafka(
         .await
         .expect_err("the login is disabled");
     assert_eq!(login.code(), Code::Unauthenticated);
+
+    // Every change went out through the outbox, and the relay published each one (it
+    // marks a row once the broker acknowledged it, which may trail the consumer).
+    let events: Vec<(String, String, bool)> = eventually(Duration::from_secs(30), || async {
+        let rows = mesh
+            .hrm_db
+            .query_all_raw(Statement::from_string(
+                mesh.hrm_db.get_database_backend(),
+                "SELECT event_type, aggregate_id, published_at IS NOT NULL AS published \
+                 FROM outbox_events ORDER BY id",
+            ))
+            .await
+            .expect("outbox rows");
+        let events: Vec<(String, String, bool)> = rows
+            .iter()
+            .map(|row| {
+                (
+                    row.try_get("", "event_type").expect("type"),
+                    row.try_get("", "aggregate_id").expect("aggregate"),
+                    row.try_get("", "published").expect("published"),
+                )
+            })
+            .collect();
+        events
+            .iter()
+            .all(|(_, _, published)| *published)
+            .then_some(events)
+    })
+    .await;
+    let of_the_employee: Vec<&str> = events
+        .iter()
+        .filter(|(_, aggregate, _)| aggregate == &employee)
+        .map(|(kind, _, _)| kind.as_str())
+        .collect();
+    assert_eq!(
+        of_the_employee,
+        ["employee.hired", "employee.updated", "employee.terminated"],
+        "{events:?}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|(kind, _, _)| kind == "leave_request.approved")
+            .count(),
+        1,
+        "the holiday approved on submission: {events:?}"
+    );
 }
 
 #[tokio::test]
