@@ -3,13 +3,16 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
-use erp_kit::{auth::AuthContext, error::field_violations};
+use erp_kit::{
+    auth::{AuthContext, TenantId},
+    error::field_violations,
+};
 use erp_proto::erp::{
-    auth::v1::CreateUserRequest,
+    auth::v1::{CreateUserRequest, DisableUserRequest},
     common::v1::{Date, PageRequest, PageResponse},
     events::v1::{EmployeeHired, EmployeeTerminated, EmployeeUpdated},
 };
-use sea_orm::TransactionTrait;
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 use secrecy::{ExposeSecret, SecretString};
 use tonic::Code;
 
@@ -101,20 +104,39 @@ impl Hrm {
         )
         .await?;
         let id = uuid::Uuid::now_v7().to_string();
+        // The row first: a taken employee number or email is refused before any login
+        // exists.
         let txn = self.db.begin().await?;
-        let mut employee =
-            store::employees::insert(&txn, tenant, &id, new, &caller.user_id).await?;
-        if let Some(password) = &hire.login_password {
-            let user_id = self.create_login(new, &id, password).await?;
-            employee = store::employees::set_user(&txn, tenant, &id, &user_id).await?;
+        let employee = store::employees::insert(&txn, tenant, &id, new, &caller.user_id).await?;
+        let Some(password) = &hire.login_password else {
+            return self.finish_hire(txn, tenant, employee).await;
+        };
+        let user_id = self.create_login(new, &id, password).await?;
+        let linked = match store::employees::set_user(&txn, tenant, &id, &user_id).await {
+            Ok(linked) => self.finish_hire(txn, tenant, linked).await,
+            Err(error) => Err(error),
+        };
+        if linked.is_err() {
+            // Nothing of the hire stays: the login it created must not stay usable.
+            self.disable_orphan_login(&user_id).await;
         }
+        linked
+    }
+
+    /// Stages EmployeeHired and commits the hire.
+    async fn finish_hire(
+        &self,
+        txn: DatabaseTransaction,
+        tenant: &TenantId,
+        employee: employee::Model,
+    ) -> Result<employee::Model> {
         self.outbox
             .stage(
                 &txn,
                 tenant,
-                &id,
+                &employee.id,
                 &EmployeeHired {
-                    id: id.clone(),
+                    id: employee.id.clone(),
                     employee_id: employee.employee_number.clone(),
                     first_name: employee.first_name.clone(),
                     last_name: employee.last_name.clone(),
@@ -127,13 +149,24 @@ impl Hrm {
                 },
             )
             .await?;
-        if let Err(error) = txn.commit().await {
-            if let Some(user) = &employee.user_id {
-                tracing::error!(user = %user, "the hire did not commit after its login was created; disable that login");
-            }
-            return Err(error.into());
-        }
+        txn.commit().await?;
         Ok(employee)
+    }
+
+    /// Disables a login created for a hire that then failed (best effort: the failure is
+    /// logged with the user id for an operator when the auth service cannot be reached).
+    async fn disable_orphan_login(&self, user_id: &str) {
+        let request = DisableUserRequest {
+            user_id: user_id.to_owned(),
+            reason: "the hire that created this login did not complete".to_owned(),
+        };
+        if let Err(status) = self.auth.clone().disable_user(request).await {
+            tracing::error!(
+                user = %user_id,
+                code = ?status.code(),
+                "a failed hire left its login enabled; disable it by hand"
+            );
+        }
     }
 
     async fn create_login(

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use erp_proto::erp::{
-    auth::v1::{GetUserRequest, UserStatus},
+    auth::v1::{GetUserRequest, ListUsersRequest, UserStatus},
     hrm::v1::{
         ApproverKind, EmployeeStatus, GetEmployeeRequest, LeaveRequestStatus, ListEmployeesRequest,
         ListLeaveRequestsRequest, SubmitLeaveRequestRequest, TerminateEmployeeRequest,
@@ -251,4 +251,52 @@ async fn a_hire_with_a_login_while_auth_is_down_creates_nothing() {
     ))
     .await
     .expect("hired without a login");
+}
+
+#[tokio::test]
+async fn a_hire_that_fails_after_creating_its_login_leaves_that_login_disabled() {
+    let mesh = Mesh::start().await;
+    let department = mesh.department(&mesh.admin, "OPS", "").await;
+    // Fault injection: a deferred trigger refuses every new employee row at COMMIT, that is
+    // after the auth service created the login.
+    for sql in [
+        "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'injected: the commit fails'; END $$",
+        "CREATE CONSTRAINT TRIGGER hire_fails_at_commit AFTER INSERT ON employees \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()",
+    ] {
+        mesh.hrm_db
+            .execute_unprepared(sql)
+            .await
+            .expect("fault injected");
+    }
+    let mut hrm = mesh.hrm().await;
+    let failed = hrm
+        .create_employee(bearer(
+            Mesh::hire_request("EMP-ORPHAN", &department, "", true),
+            &mesh.admin,
+        ))
+        .await
+        .expect_err("the commit fails");
+    assert_eq!(failed.code(), Code::Internal, "{failed:?}");
+
+    // The login the hire created exists, disabled: nobody signs in with it.
+    let users = mesh
+        .auth()
+        .await
+        .list_users(bearer(ListUsersRequest::default(), &mesh.admin))
+        .await
+        .expect("users")
+        .into_inner()
+        .users;
+    let orphan = users
+        .iter()
+        .find(|user| user.email == "emp-orphan@acme.example.com")
+        .expect("the hire created the login before its commit failed");
+    assert_eq!(orphan.status, UserStatus::Disabled as i32);
+    let login = mesh
+        .login_in("acme", &orphan.email, PASSWORD)
+        .await
+        .expect_err("disabled");
+    assert_eq!(login.code(), Code::Unauthenticated);
 }
