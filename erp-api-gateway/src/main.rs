@@ -39,7 +39,16 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::from(erp_kit::config::EXIT_INVALID_CONFIG as u8);
         }
     };
-    let result = serve(config).await;
+    // Addresses, networks and routes that do not parse are configuration problems.
+    let front = match front(&config) {
+        Ok(front) => front,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            telemetry.shutdown();
+            return ExitCode::from(erp_kit::config::EXIT_INVALID_CONFIG as u8);
+        }
+    };
+    let result = serve(front, &config).await;
     if let Err(error) = &result {
         tracing::error!(%error, "erp-api-gateway failed");
     }
@@ -50,10 +59,12 @@ async fn run(config: Config) -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let keys = GrpcJwksSource::new(&config.auth.jwks_url, Duration::from_secs(2))?;
+/// The HTTP front `config` describes.
+fn front(config: &Config) -> anyhow::Result<HttpFront> {
+    let keys = GrpcJwksSource::new(&config.auth.jwks_url, Duration::from_secs(2))
+        .map_err(|error| anyhow::anyhow!("auth.jwks_url: {error}"))?;
     let verifier = Arc::new(TokenVerifier::new(&config.auth, Arc::new(keys)));
-    let front = HttpFront::new(
+    Ok(HttpFront::new(
         Contracts::bundled_documented(),
         &config.upstreams,
         &config.client,
@@ -64,7 +75,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     .with_trusted_proxies(
         TrustedNetwork::parse_list(&config.gateway.trusted_proxies)
             .map_err(|error| anyhow::anyhow!("gateway.trusted_proxies: {error}"))?,
-    );
+    ))
+}
+
+async fn serve(front: HttpFront, config: &Config) -> anyhow::Result<()> {
     let address = format!("{}:{}", config.gateway.host, config.gateway.http_port);
     let listener = tokio::net::TcpListener::bind(&address).await?;
     let local = listener.local_addr()?;

@@ -1211,3 +1211,25 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_address_budget() {
         "the services see the client, not the proxy"
     );
 }
+
+#[test]
+fn the_binary_refuses_a_configuration_it_cannot_serve_naming_the_key() {
+    for (key, value, named) in [
+        ("ERP_UPSTREAMS__HMR", "http://127.0.0.1:1", "upstreams.hmr"),
+        (
+            "ERP_GATEWAY__TRUSTED_PROXIES",
+            "the-ingress",
+            "gateway.trusted_proxies",
+        ),
+        ("ERP_LIMITS__TENANT_PER_SECOND", "0", "tenant_per_second"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_erp-api-gateway"))
+            .env("ERP_GATEWAY__HTTP_PORT", "0")
+            .env(key, value)
+            .output()
+            .expect("the gateway runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{key}: {stderr}");
+        assert!(stderr.contains(named), "{key}: {stderr}");
+    }
+}
