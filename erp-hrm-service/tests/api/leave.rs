@@ -341,6 +341,48 @@ async fn employees_see_their_own_leave_managers_their_reports_and_hr_everyone() 
         .await
         .expect_err("not for a colleague");
     assert_eq!(on_behalf.code(), Code::NotFound);
+
+    // The report's request: another manager's employee neither decides nor sees it; their
+    // own manager decides it but cannot cancel it (the employee or HR does).
+    let request = mesh
+        .submit_leave(submit(&annual, (YEAR, 11, 2), (YEAR, 11, 2)), &report_token)
+        .await;
+    let (_other_manager, other_manager_token) = mesh.hire("MGR-4", &department, "").await;
+    let decide = |token: &str| {
+        bearer(
+            ApproveLeaveRequestRequest {
+                leave_request_id: request.clone(),
+                comment: "ok".to_owned(),
+            },
+            token,
+        )
+    };
+    let not_theirs = hrm
+        .approve_leave_request(decide(&other_manager_token))
+        .await
+        .expect_err("not their report");
+    assert_eq!(not_theirs.code(), Code::NotFound);
+    let cancel = |token: &str| {
+        bearer(
+            CancelLeaveRequestRequest {
+                leave_request_id: request.clone(),
+                reason: "covering".to_owned(),
+            },
+            token,
+        )
+    };
+    let manager_cancels = hrm
+        .cancel_leave_request(cancel(&manager_token))
+        .await
+        .expect_err("a manager does not cancel");
+    assert_eq!(manager_cancels.code(), Code::PermissionDenied);
+    hrm.approve_leave_request(decide(&manager_token))
+        .await
+        .expect("their manager approves");
+    hrm.cancel_leave_request(cancel(&report_token))
+        .await
+        .expect("the employee cancels before the leave starts");
+
     let department_write = hrm
         .create_department(bearer(Default::default(), &report_token))
         .await
