@@ -213,7 +213,8 @@ impl LocalTarget<'_> {
 
     /// Keeps the binaries a release runs on under `releases/<version>-<digest>/bin`
     /// (hard links where the file system allows, copies otherwise), so rolling back to it
-    /// later runs the same code. The three newest sets are kept.
+    /// later runs the same code. This set, the running release's and the two newest others
+    /// are kept.
     fn keep_binaries(&self, source: &ReleaseSource, bin_dir: &Path) -> anyhow::Result<PathBuf> {
         let state = self.state();
         let kept = state

@@ -33,7 +33,7 @@ impl Hrm {
         }
         let at = recorded_time(at, Utc::now(), actor.is_hr)
             .map_err(|message| Error::field("check_in_time", message))?;
-        if at.date_naive() < employee.hire_date {
+        if self.workday.local_day(at) < employee.hire_date {
             // Also keeps HR's corrections within what the database can store.
             return Err(Error::field(
                 "check_in_time",

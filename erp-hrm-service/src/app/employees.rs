@@ -400,6 +400,7 @@ impl Hrm {
                 &request.id,
             )
             .await?;
+            self.lapse_restored_days(&txn, tenant, request).await?;
         }
         self.outbox
             .stage(

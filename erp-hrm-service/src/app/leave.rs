@@ -204,19 +204,38 @@ impl Hrm {
 
     /// Writes the expiry rows due for an employee: each allocation whose period ended
     /// before today loses what is left of it beyond its leave type's carry-forward cap
-    /// (see [`lapsing_half_days`]). Runs under the employee's lock, once per allocation
-    /// (an expiry row names its allocation; a unique index keeps it to one).
+    /// (see [`lapsing_half_days`]). An allocation waits while a pending request of its
+    /// leave type dated in or before its period is undecided: that request takes its days
+    /// first when approved (a late sick note, a December request approved in January).
+    /// `submitting` (leave type, first day) is a request about to be added, which waits
+    /// like a pending one. Runs under the employee's lock, once per allocation (an expiry
+    /// row names its allocation; a unique index keeps it to one).
     async fn lapse_ended_allocations(
         &self,
         txn: &impl ConnectionTrait,
         tenant: &TenantId,
         employee_id: &str,
+        submitting: Option<(&str, NaiveDate)>,
     ) -> Result<()> {
-        let today = chrono::Utc::now().date_naive();
-        for allocation in
-            store::leave::unlapsed_ended_allocations(txn, tenant, employee_id, today).await?
-        {
+        let ended =
+            store::leave::unlapsed_ended_allocations(txn, tenant, employee_id, self.today())
+                .await?;
+        if ended.is_empty() {
+            return Ok(());
+        }
+        let pending = store::leave::pending(txn, tenant, employee_id, None).await?;
+        for allocation in ended {
             let leave_type_id = &allocation.leave_type_id;
+            let waiting = pending
+                .iter()
+                .map(|request| (request.leave_type_id.as_str(), request.start_date))
+                .chain(submitting)
+                .any(|(kind, first_day)| {
+                    kind == leave_type_id && first_day <= allocation.period_end
+                });
+            if waiting {
+                continue;
+            }
             let leave_type = store::leave::get_type(txn, tenant, leave_type_id).await?;
             let balance = store::leave::balance(txn, tenant, employee_id, leave_type_id).await?;
             let outliving = store::leave::granted_after(
@@ -248,19 +267,58 @@ impl Hrm {
 
     /// Lapses what is due before an employee's balances or ledger are shown, in a
     /// transaction of its own; when nothing is due (the usual case) nothing is written.
-    async fn lapse_due(&self, tenant: &TenantId, employee_id: &str) -> Result<()> {
-        let today = chrono::Utc::now().date_naive();
-        if store::leave::unlapsed_ended_allocations(&self.db, tenant, employee_id, today)
-            .await?
-            .is_empty()
-        {
+    /// A read never fails for it: if another call is lapsing the same rows (SQLite runs
+    /// one writer at a time), this one shows the ledger as it is.
+    async fn lapse_due(&self, tenant: &TenantId, employee_id: &str) {
+        if let Err(error) = self.try_lapse_due(tenant, employee_id).await {
+            tracing::warn!(%error, employee = %employee_id, "lapsing ended allocations failed; shown as they are");
+        }
+    }
+
+    async fn try_lapse_due(&self, tenant: &TenantId, employee_id: &str) -> Result<()> {
+        let due =
+            store::leave::unlapsed_ended_allocations(&self.db, tenant, employee_id, self.today())
+                .await?;
+        if due.is_empty() {
             return Ok(());
         }
         let txn = self.db.begin().await?;
         store::employees::lock(&txn, tenant, employee_id).await?;
-        self.lapse_ended_allocations(&txn, tenant, employee_id)
+        self.lapse_ended_allocations(&txn, tenant, employee_id, None)
             .await?;
         txn.commit().await?;
+        Ok(())
+    }
+
+    /// When days given back belong to a period that has already lapsed (leave cancelled
+    /// after its allocation's period ended), they lapse with it: an expiry row of the
+    /// same size, named after the request.
+    pub(crate) async fn lapse_restored_days(
+        &self,
+        txn: &impl ConnectionTrait,
+        tenant: &TenantId,
+        request: &leave_request::Model,
+    ) -> Result<()> {
+        if store::leave::lapsed_allocation_covers(
+            txn,
+            tenant,
+            &request.employee_id,
+            &request.leave_type_id,
+            request.start_date,
+        )
+        .await?
+        {
+            store::leave::append_ledger(
+                txn,
+                tenant,
+                &request.employee_id,
+                &request.leave_type_id,
+                LedgerKind::Expiry,
+                -request.half_days,
+                &request.id,
+            )
+            .await?;
+        }
         Ok(())
     }
 
@@ -271,7 +329,7 @@ impl Hrm {
             .target_employee(caller, &actor, Some(employee_id))
             .await?;
         let tenant = &caller.tenant_id;
-        self.lapse_due(tenant, &employee.id).await?;
+        self.lapse_due(tenant, &employee.id).await;
         let pending = store::leave::pending(&self.db, tenant, &employee.id, None).await?;
         let mut balances = Vec::new();
         for (leave_type_id, balance) in
@@ -305,7 +363,7 @@ impl Hrm {
         let employee = self
             .target_employee(caller, &actor, Some(employee_id))
             .await?;
-        self.lapse_due(&caller.tenant_id, &employee.id).await?;
+        self.lapse_due(&caller.tenant_id, &employee.id).await;
         store::leave::ledger(
             &self.db,
             &caller.tenant_id,
@@ -377,8 +435,13 @@ impl Hrm {
                 ),
             });
         }
-        self.lapse_ended_allocations(&txn, tenant, &employee.id)
-            .await?;
+        self.lapse_ended_allocations(
+            &txn,
+            tenant,
+            &employee.id,
+            Some((&leave_type.id, new.start_date)),
+        )
+        .await?;
         let span = LeaveSpan {
             start: new.start_date,
             end: new.end_date,
@@ -419,7 +482,7 @@ impl Hrm {
             .is_some_and(|head| head != employee.id);
         let levels = resolve_chain(
             &levels_of(&leave_type.approval_levels),
-            employee.manager_id.is_some(),
+            facts.manager_id.is_some(),
             has_other_head,
         );
         let request = store::leave::insert_request(
@@ -720,7 +783,7 @@ impl Hrm {
             }
             Some(Approval::Approved) => {
                 // The balance may have changed since submission (expiries, other approvals).
-                self.lapse_ended_allocations(&txn, tenant, &request.employee_id)
+                self.lapse_ended_allocations(&txn, tenant, &request.employee_id, None)
                     .await?;
                 let balance = store::leave::balance(
                     &txn,
@@ -771,7 +834,7 @@ impl Hrm {
                 message: error.to_string(),
             })?;
         // Days already (being) taken are not handed back by the employee alone.
-        if restore && !actor.is_hr && request.start_date <= chrono::Utc::now().date_naive() {
+        if restore && !actor.is_hr && request.start_date <= self.today() {
             return Err(Error::FailedPrecondition {
                 reason: "ERP:HRM:LEAVE_STARTED",
                 message: format!(
@@ -801,6 +864,7 @@ impl Hrm {
                 &request.id,
             )
             .await?;
+            self.lapse_restored_days(&txn, tenant, &request).await?;
         }
         txn.commit().await?;
         self.view(caller, cancelled).await

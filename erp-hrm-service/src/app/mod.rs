@@ -114,6 +114,12 @@ impl Hrm {
         })
     }
 
+    /// Today in the tenant's local time (the workday policy's offset): leave and
+    /// attendance dates are local days.
+    pub(crate) fn today(&self) -> chrono::NaiveDate {
+        self.workday.local_day(chrono::Utc::now())
+    }
+
     /// The facts for deciding leave: a manager or department head who cannot act on it
     /// (terminated, or without a login) counts as absent, so that their level goes to HR
     /// (at submission) or HR may decide it (a request already waiting for them).

@@ -333,6 +333,39 @@ pub async fn unlapsed_ended_allocations(
         .collect())
 }
 
+/// Whether an allocation of the leave type whose period covers `day` has lapsed (an
+/// expiry row names it).
+pub async fn lapsed_allocation_covers(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    leave_type_id: &str,
+    day: NaiveDate,
+) -> Result<bool> {
+    let covering: Vec<String> = scoped::<leave_allocation::Entity>(tenant)
+        .find()
+        .filter(leave_allocation::Column::EmployeeId.eq(employee_id))
+        .filter(leave_allocation::Column::LeaveTypeId.eq(leave_type_id))
+        .filter(leave_allocation::Column::PeriodStart.lte(day))
+        .filter(leave_allocation::Column::PeriodEnd.gte(day))
+        .select_only()
+        .column(leave_allocation::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if covering.is_empty() {
+        return Ok(false);
+    }
+    Ok(scoped::<leave_ledger::Entity>(tenant)
+        .find()
+        .filter(leave_ledger::Column::EmployeeId.eq(employee_id))
+        .filter(leave_ledger::Column::Kind.eq(LedgerKind::Expiry.as_str()))
+        .filter(leave_ledger::Column::SourceId.is_in(covering))
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// Half days granted to an employee for a leave type by allocations whose period ends
 /// after `after`.
 pub async fn granted_after(

@@ -555,10 +555,73 @@ async fn hr_decides_what_waits_for_a_manager_who_left() {
             &employee_token,
         )
         .await;
-    hrm.approve_leave_request(approve(&later))
+    let decided = hrm
+        .approve_leave_request(approve(&later))
         .await
-        .expect("HR approves");
+        .expect("HR approves")
+        .into_inner()
+        .leave_request
+        .expect("request");
+    assert_eq!(decided.status, LeaveRequestStatus::Approved as i32);
+    let kinds: Vec<i32> = decided
+        .approvals
+        .iter()
+        .map(|approval| approval.approver_kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [ApproverKind::Hr as i32],
+        "the manager's level became HR's at submission"
+    );
     assert_eq!(mesh.balance(&employee, &annual).await, (16, 0));
+}
+
+#[tokio::test]
+async fn an_ended_period_waits_for_its_pending_requests_and_keeps_what_comes_back() {
+    let mesh = Mesh::start().await;
+    let department = mesh.department(&mesh.admin, "OPS", "").await;
+    let (employee, employee_token) = mesh.hire("EMP-L", &department, "").await;
+    let hr = mesh
+        .user_with_role("hr-l@acme.example.com", "hr_manager")
+        .await;
+    // HR approves each request; the helper's carry-forward cap is 10 half days.
+    let annual = mesh.leave_type("ANNUAL", &[ApproverKind::Hr]).await;
+    mesh.allocate_in(&employee, &annual, 30, ((2025, 1, 1), (2025, 12, 31)))
+        .await;
+    mesh.allocate(&employee, &annual, 20).await;
+
+    // A late request for two days of last December: 2025 does not lapse while it waits.
+    let december = mesh
+        .submit_leave(
+            submit(&annual, (2025, 12, 1), (2025, 12, 2)),
+            &employee_token,
+        )
+        .await;
+    assert_eq!(mesh.balance(&employee, &annual).await, (50, 4));
+    let mut hrm = mesh.hrm().await;
+    hrm.approve_leave_request(bearer(
+        ApproveLeaveRequestRequest {
+            leave_request_id: december.clone(),
+            comment: "late sick note".to_owned(),
+        },
+        &hr,
+    ))
+    .await
+    .expect("approved");
+    // Approved from 2025's days: 26 of them left, 10 carried over, 16 lapse.
+    assert_eq!(mesh.balance(&employee, &annual).await, (30, 0));
+
+    // Cancelled after 2025 lapsed: its days go back to 2025, and lapse with it.
+    hrm.cancel_leave_request(bearer(
+        CancelLeaveRequestRequest {
+            leave_request_id: december,
+            reason: "not sick after all".to_owned(),
+        },
+        &hr,
+    ))
+    .await
+    .expect("HR cancels");
+    assert_eq!(mesh.balance(&employee, &annual).await, (30, 0));
 }
 
 #[tokio::test]
