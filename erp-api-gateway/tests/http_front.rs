@@ -1233,3 +1233,34 @@ fn the_binary_refuses_a_configuration_it_cannot_serve_naming_the_key() {
         assert!(stderr.contains(named), "{key}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn streamed_grpc_bodies_are_cut_off_at_the_limit() {
+    let (upstream, _seen) = recording_upstream().await;
+    let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{upstream}"))]);
+    let limits = LimitsConfig {
+        max_body_bytes: 1024,
+        ..LimitsConfig::default()
+    };
+    let gateway = serve_gateway(&upstreams, None, &limits).await;
+    // tonic streams its request body over HTTP/2 without a content-length: the gateway
+    // learns the size only as the bytes pass.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{gateway}"))
+        .expect("url")
+        .connect()
+        .await
+        .expect("connects");
+    let refused = AuthServiceClient::new(channel)
+        .login(erp_proto::erp::auth::v1::LoginRequest {
+            tenant_slug: "acme".to_owned(),
+            email: "someone@acme.example.com".to_owned(),
+            password: "x".repeat(4096),
+        })
+        .await
+        .expect_err("over the limit");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+}
