@@ -169,6 +169,10 @@ impl Hrm {
                     .into_iter()
                     .map(|department| (department.id, department.parent_id))
                     .collect();
+            // Deleted since the reference check, before this move took the lock.
+            if !parents.contains_key(parent.as_str()) {
+                return Err(Error::field("parent_department_id", "no such department"));
+            }
             if creates_cycle(id, parent, |node| parents.get(node).cloned().flatten()) {
                 return Err(Error::FailedPrecondition {
                     reason: "ERP:HRM:DEPARTMENT_CYCLE",
@@ -196,6 +200,11 @@ impl Hrm {
 
     /// Deletes an empty department.
     pub async fn delete_department(&self, caller: &AuthContext, id: &str) -> Result<()> {
-        store::departments::delete(&self.db, &caller.tenant_id, id).await
+        // Under the moves' lock: no department moves under this one while it goes.
+        let txn = self.db.begin().await?;
+        store::departments::all_locked(&txn, &caller.tenant_id).await?;
+        store::departments::delete(&txn, &caller.tenant_id, id).await?;
+        txn.commit().await?;
+        Ok(())
     }
 }

@@ -140,6 +140,45 @@ async fn two_moves_that_together_make_a_cycle_cannot_both_pass() {
 }
 
 #[tokio::test]
+async fn a_department_is_not_deleted_while_another_moves_under_it() {
+    let mesh = Mesh::start().await;
+    let hrm = mesh.hrm().await;
+    for round in 0..8 {
+        let parent = mesh.department(&mesh.admin, &format!("P{round}"), "").await;
+        let child = mesh.department(&mesh.admin, &format!("C{round}"), "").await;
+        let (mut deleting, mut moving) = (hrm.clone(), hrm.clone());
+        let delete = deleting.delete_department(bearer(
+            DeleteDepartmentRequest {
+                department_id: parent.clone(),
+            },
+            &mesh.admin,
+        ));
+        let move_under = moving.update_department(bearer(
+            UpdateDepartmentRequest {
+                department_id: child.clone(),
+                parent_department_id: parent.clone(),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["parent_department_id".to_owned()],
+                }),
+                ..Default::default()
+            },
+            &mesh.admin,
+        ));
+        let (deleted, moved) = tokio::join!(delete, move_under);
+        match (deleted, moved) {
+            (Ok(_), Err(refused)) => assert_eq!(refused.code(), Code::InvalidArgument),
+            (Err(refused), Ok(_)) => assert_eq!(
+                reason(&refused).as_deref(),
+                Some("ERP:HRM:DEPARTMENT_NOT_EMPTY")
+            ),
+            (deleted, moved) => {
+                panic!("round {round}: exactly one wins: {deleted:?} / {moved:?}")
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_service_runs_on_sqlite_the_local_default() {
     let database = TestDatabase::sqlite();
     let keys = TestKeys::generate();
