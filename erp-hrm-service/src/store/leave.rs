@@ -6,7 +6,7 @@ use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    QuerySelect, Select, Set,
     sea_query::{Expr, Func},
 };
 
@@ -333,6 +333,18 @@ pub async fn unlapsed_ended_allocations(
         .collect())
 }
 
+/// The allocations of one employee and leave type.
+fn allocations_of(
+    tenant: &TenantId,
+    employee_id: &str,
+    leave_type_id: &str,
+) -> Select<leave_allocation::Entity> {
+    scoped::<leave_allocation::Entity>(tenant)
+        .find()
+        .filter(leave_allocation::Column::EmployeeId.eq(employee_id))
+        .filter(leave_allocation::Column::LeaveTypeId.eq(leave_type_id))
+}
+
 /// Whether an allocation of the leave type whose period covers `day` has lapsed (an
 /// expiry row names it).
 pub async fn lapsed_allocation_covers(
@@ -342,10 +354,7 @@ pub async fn lapsed_allocation_covers(
     leave_type_id: &str,
     day: NaiveDate,
 ) -> Result<bool> {
-    let covering: Vec<String> = scoped::<leave_allocation::Entity>(tenant)
-        .find()
-        .filter(leave_allocation::Column::EmployeeId.eq(employee_id))
-        .filter(leave_allocation::Column::LeaveTypeId.eq(leave_type_id))
+    let covering: Vec<String> = allocations_of(tenant, employee_id, leave_type_id)
         .filter(leave_allocation::Column::PeriodStart.lte(day))
         .filter(leave_allocation::Column::PeriodEnd.gte(day))
         .select_only()
@@ -375,10 +384,7 @@ pub async fn granted_after(
     leave_type_id: &str,
     after: NaiveDate,
 ) -> Result<i64> {
-    let granted: Vec<i32> = scoped::<leave_allocation::Entity>(tenant)
-        .find()
-        .filter(leave_allocation::Column::EmployeeId.eq(employee_id))
-        .filter(leave_allocation::Column::LeaveTypeId.eq(leave_type_id))
+    let granted: Vec<i32> = allocations_of(tenant, employee_id, leave_type_id)
         .filter(leave_allocation::Column::PeriodEnd.gt(after))
         .select_only()
         .column(leave_allocation::Column::HalfDays)
@@ -396,10 +402,7 @@ pub async fn covered(
     leave_type_id: &str,
     (start, end): (NaiveDate, NaiveDate),
 ) -> Result<bool> {
-    Ok(scoped::<leave_allocation::Entity>(tenant)
-        .find()
-        .filter(leave_allocation::Column::EmployeeId.eq(employee_id))
-        .filter(leave_allocation::Column::LeaveTypeId.eq(leave_type_id))
+    Ok(allocations_of(tenant, employee_id, leave_type_id)
         .filter(leave_allocation::Column::PeriodStart.lte(start))
         .filter(leave_allocation::Column::PeriodEnd.gte(end))
         .one(db)
