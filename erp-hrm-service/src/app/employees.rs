@@ -58,19 +58,15 @@ pub(crate) fn date(value: NaiveDate) -> Date {
 }
 
 impl Hrm {
-    async fn check_employee_references(
+    /// The manager a hire or update names exists, works here, and is not the employee.
+    /// (The department is held inside the write's transaction: [`store::departments::hold`].)
+    async fn check_manager(
         &self,
         caller: &AuthContext,
-        department: Option<&str>,
         manager: Option<&str>,
         this: Option<&str>,
     ) -> Result<()> {
         let tenant = &caller.tenant_id;
-        if let Some(department) = department {
-            store::departments::get(&self.db, tenant, department)
-                .await
-                .map_err(|_| Error::field("department_id", "no such department"))?;
-        }
         if let Some(manager) = manager {
             if Some(manager) == this {
                 return Err(Error::field(
@@ -96,17 +92,13 @@ impl Hrm {
     pub async fn hire(&self, caller: &AuthContext, hire: Hire) -> Result<employee::Model> {
         let tenant = &caller.tenant_id;
         let new = &hire.employee;
-        self.check_employee_references(
-            caller,
-            Some(&new.department_id),
-            new.manager_id.as_deref(),
-            None,
-        )
-        .await?;
+        self.check_manager(caller, new.manager_id.as_deref(), None)
+            .await?;
         let id = uuid::Uuid::now_v7().to_string();
         // The row first: a taken employee number or email is refused before any login
         // exists.
         let txn = self.db.begin().await?;
+        store::departments::hold(&txn, tenant, &new.department_id, "department_id").await?;
         let employee = store::employees::insert(&txn, tenant, &id, new, &caller.user_id).await?;
         let Some(password) = &hire.login_password else {
             return self.finish_hire(txn, tenant, employee).await;
@@ -305,15 +297,13 @@ impl Hrm {
             });
         }
         let manager = update.changes.manager_id.clone().flatten();
-        self.check_employee_references(
-            caller,
-            update.changes.department_id.as_deref(),
-            manager.as_deref(),
-            Some(id),
-        )
-        .await?;
+        self.check_manager(caller, manager.as_deref(), Some(id))
+            .await?;
         let changed = changed_fields(&update.changes);
         let txn = self.db.begin().await?;
+        if let Some(department) = &update.changes.department_id {
+            store::departments::hold(&txn, tenant, department, "department_id").await?;
+        }
         let employee = store::employees::update(
             &txn,
             tenant,

@@ -97,6 +97,24 @@ pub async fn all_locked(
     Ok(select.all(db).await?)
 }
 
+/// Holds a department until the transaction ends, so it is not deleted meanwhile (a
+/// delete takes [`all_locked`]); refuses one that is gone with the field that named it.
+pub async fn hold(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    field: &str,
+) -> Result<()> {
+    let mut select = scoped::<department::Entity>(tenant).find_by_id(id.to_owned());
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        select = select.lock_shared();
+    }
+    match select.one(db).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::field(field, "no such department")),
+    }
+}
+
 /// A page of departments by name, optionally the children of one.
 pub async fn list(
     db: &impl ConnectionTrait,

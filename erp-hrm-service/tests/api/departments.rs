@@ -179,6 +179,37 @@ async fn a_department_is_not_deleted_while_another_moves_under_it() {
 }
 
 #[tokio::test]
+async fn a_department_is_not_deleted_while_someone_is_hired_into_it() {
+    let mesh = Mesh::start().await;
+    let hrm = mesh.hrm().await;
+    for round in 0..8 {
+        let department = mesh.department(&mesh.admin, &format!("H{round}"), "").await;
+        let (mut deleting, mut hiring) = (hrm.clone(), hrm.clone());
+        let delete = deleting.delete_department(bearer(
+            DeleteDepartmentRequest {
+                department_id: department.clone(),
+            },
+            &mesh.admin,
+        ));
+        let hire = hiring.create_employee(bearer(
+            Mesh::hire_request(&format!("EMP-H{round}"), &department, "", false),
+            &mesh.admin,
+        ));
+        let (deleted, hired) = tokio::join!(delete, hire);
+        match (deleted, hired) {
+            (Ok(_), Err(refused)) => assert_eq!(refused.code(), Code::InvalidArgument),
+            (Err(refused), Ok(_)) => assert_eq!(
+                reason(&refused).as_deref(),
+                Some("ERP:HRM:DEPARTMENT_NOT_EMPTY")
+            ),
+            (deleted, hired) => {
+                panic!("round {round}: exactly one wins: {deleted:?} / {hired:?}")
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_service_runs_on_sqlite_the_local_default() {
     let database = TestDatabase::sqlite();
     let keys = TestKeys::generate();
