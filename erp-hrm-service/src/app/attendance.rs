@@ -56,15 +56,17 @@ impl Hrm {
             }
             return Err(store::attendance::already_checked_in());
         }
-        store::attendance::check_in(
-            &self.db,
-            &caller.tenant_id,
-            &employee.id,
-            at,
-            self.workday.is_late(at),
-            note,
-        )
-        .await
+        // Late: after the workday start and the day's first check-in (back from lunch
+        // is not a late arrival).
+        let late = self.workday.is_late(at)
+            && !store::attendance::checked_in_between(
+                &self.db,
+                &caller.tenant_id,
+                &employee.id,
+                (self.workday.day_start(self.workday.local_day(at)), at),
+            )
+            .await?;
+        store::attendance::check_in(&self.db, &caller.tenant_id, &employee.id, at, late, note).await
     }
 
     /// Checks an employee out of their open record.

@@ -35,7 +35,19 @@ impl WorkdayPolicy {
         at.with_timezone(&self.offset()).date_naive()
     }
 
-    /// Whether a check-in is late.
+    /// The instant the local day `day` starts.
+    pub fn day_start(&self, day: NaiveDate) -> DateTime<Utc> {
+        day.and_time(NaiveTime::MIN)
+            .and_local_timezone(self.offset())
+            .single()
+            .map_or_else(
+                || day.and_time(NaiveTime::MIN).and_utc(),
+                |start| start.to_utc(),
+            )
+    }
+
+    /// Whether a check-in is after the workday start (an arrival is late only when it
+    /// is also the day's first check-in).
     pub fn is_late(&self, check_in: DateTime<Utc>) -> bool {
         check_in.with_timezone(&self.offset()).time() > self.starts_at
     }
@@ -188,6 +200,17 @@ mod tests {
         };
         assert!(!berlin.is_late(at(2, 7, 59)), "08:59 local");
         assert!(berlin.is_late(at(2, 8, 30)), "09:30 local");
+    }
+
+    #[test]
+    fn local_days_start_at_local_midnight() {
+        let tokyo = WorkdayPolicy {
+            utc_offset_minutes: 540,
+            ..WorkdayPolicy::default()
+        };
+        let day = NaiveDate::from_ymd_opt(2026, 11, 2).expect("day");
+        assert_eq!(tokyo.day_start(day), at(1, 15, 0), "00:00 in UTC+9");
+        assert_eq!(WorkdayPolicy::default().day_start(day), at(2, 0, 0));
     }
 
     #[test]

@@ -26,6 +26,23 @@ pub async fn open_record(
         .await?)
 }
 
+/// Whether the employee checked in at or after `from` and before `to`.
+pub async fn checked_in_between(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<bool> {
+    Ok(scoped::<attendance_record::Entity>(tenant)
+        .find()
+        .filter(attendance_record::Column::EmployeeId.eq(employee_id))
+        .filter(attendance_record::Column::CheckInAt.gte(from))
+        .filter(attendance_record::Column::CheckInAt.lt(to))
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// Opens a record; a second open one is refused (also under races, by a unique index).
 pub async fn check_in(
     db: &impl ConnectionTrait,

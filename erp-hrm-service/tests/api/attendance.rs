@@ -113,6 +113,18 @@ async fn attendance_refuses_double_check_ins_and_summarises_worked_time() {
     hrm.check_out(bearer(out_on_behalf(at(3, 12, 50)), &mesh.admin))
         .await
         .expect("out");
+    // Back from lunch after the workday start: not a late arrival.
+    let afternoon = hrm
+        .check_in(bearer(on_behalf(at(3, 13, 30)), &mesh.admin))
+        .await
+        .expect("in after lunch")
+        .into_inner()
+        .record
+        .expect("record");
+    assert!(!afternoon.late, "the day's second check-in");
+    hrm.check_out(bearer(out_on_behalf(at(3, 17, 0)), &mesh.admin))
+        .await
+        .expect("out");
     let period = Some(DateRange {
         start_date: date(2026, 11, 1),
         end_date: date(2026, 11, 30),
@@ -138,7 +150,7 @@ async fn attendance_refuses_double_check_ins_and_summarises_worked_time() {
             weekly[0].late_arrivals,
             weekly[0].days_present
         ),
-        (720, 1, 2)
+        (930, 1, 2)
     );
     let records = hrm
         .list_attendance_records(bearer(
@@ -152,7 +164,7 @@ async fn attendance_refuses_double_check_ins_and_summarises_worked_time() {
         .expect("records")
         .into_inner()
         .records;
-    assert_eq!(records.len(), 2, "own records, newest first");
+    assert_eq!(records.len(), 3, "own records, newest first");
     assert!(
         records[0].check_in_time.as_ref().expect("time").seconds
             > records[1].check_in_time.as_ref().expect("time").seconds
