@@ -45,7 +45,7 @@ use crate::{
     codec::RawCodec,
     errors::{self, http_status},
     limits::{CappedBody, LimitsConfig, RateLimiter},
-    proxies::{self, TrustedNetwork},
+    proxies::{self, FORWARDED_FOR, TrustedNetwork},
     routes::{Lookup, PathTemplate, Route, RouteTable},
     transcode::{RequestParts, decode_request, encode_response},
 };
@@ -589,9 +589,6 @@ const FORWARDED: [&str; 6] = [
     "grpc-timeout",
     FORWARDED_FOR,
 ];
-
-/// The caller's address, set by the gateway from the connection.
-const FORWARDED_FOR: &str = "x-forwarded-for";
 
 async fn unary(
     channel: MeshChannel,

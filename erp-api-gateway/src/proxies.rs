@@ -7,6 +7,10 @@ use std::net::IpAddr;
 
 use http::HeaderMap;
 
+/// The client's address: what trusted proxies say, and what the gateway tells the
+/// services (always set by the gateway, never passed on from the client).
+pub const FORWARDED_FOR: &str = "x-forwarded-for";
+
 /// One trusted network: an address and a prefix length (`10.0.0.0/8`, `192.0.2.7`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrustedNetwork {
@@ -77,7 +81,7 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[TrustedNetwo
         return peer;
     }
     let mut hops: Vec<&str> = headers
-        .get_all("x-forwarded-for")
+        .get_all(FORWARDED_FOR)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
@@ -109,7 +113,7 @@ mod tests {
 
     fn forwarded(value: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", value.parse().expect("header"));
+        headers.insert(FORWARDED_FOR, value.parse().expect("header"));
         headers
     }
 

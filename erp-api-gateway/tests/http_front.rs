@@ -69,6 +69,11 @@ async fn serve_gateway(
     serve_front(front).await
 }
 
+/// A plain HTTP/1.1 client, as curl or a browser's fetch.
+fn http_client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
 /// `front` on a free port.
 async fn serve_front(front: HttpFront) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -112,7 +117,7 @@ impl Stack {
         Self {
             gateway,
             auth,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: http_client(),
             service_shutdown,
             _database: database,
         }
@@ -854,8 +859,7 @@ async fn the_hrm_flow_over_http_matches_direct_grpc() {
 #[tokio::test]
 async fn the_openapi_document_validates_and_lists_every_http_rule() {
     let gateway = serve_gateway(&BTreeMap::new(), None, &LimitsConfig::default()).await;
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client = http_client();
     let response = client
         .request(
             Request::builder()
@@ -1006,9 +1010,13 @@ async fn grpc_web_calls_from_browsers_reach_the_services() {
     assert!(trailers.contains("grpc-status:0"), "{trailers}");
 }
 
-/// A gRPC upstream that answers every call with an empty message and keeps the headers
-/// of each call it got: what the gateway passed on.
-async fn recording_upstream() -> (SocketAddr, Arc<std::sync::Mutex<Vec<hyper::HeaderMap>>>) {
+/// The gateway's upstreams with auth played by a gRPC server that answers every call
+/// with an empty message and keeps the headers of each call it got: what the gateway
+/// passed on.
+async fn recording_auth_upstream() -> (
+    BTreeMap<String, String>,
+    Arc<std::sync::Mutex<Vec<hyper::HeaderMap>>>,
+) {
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let router = axum::Router::new().fallback({
         let seen = seen.clone();
@@ -1033,7 +1041,8 @@ async fn recording_upstream() -> (SocketAddr, Arc<std::sync::Mutex<Vec<hyper::He
         .expect("listener");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move { axum::serve(listener, router).await });
-    (address, seen)
+    let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{address}"))]);
+    (upstreams, seen)
 }
 
 #[tokio::test]
@@ -1047,11 +1056,9 @@ async fn the_token_request_id_trace_context_and_a_deadline_reach_the_upstream() 
         &erp_kit::config::OtlpConfig::default(),
     )
     .expect("telemetry, once in this test process");
-    let (upstream, seen) = recording_upstream().await;
-    let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{upstream}"))]);
+    let (upstreams, seen) = recording_auth_upstream().await;
     let gateway = serve_gateway(&upstreams, None, &LimitsConfig::default()).await;
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client = http_client();
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const CALLER_SPAN: &str = "00f067aa0ba902b7";
     let response = client
@@ -1102,15 +1109,13 @@ async fn the_token_request_id_trace_context_and_a_deadline_reach_the_upstream() 
 
 #[tokio::test]
 async fn grpc_bodies_over_the_limit_never_reach_the_upstream() {
-    let (upstream, seen) = recording_upstream().await;
-    let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{upstream}"))]);
+    let (upstreams, seen) = recording_auth_upstream().await;
     let limits = LimitsConfig {
         max_body_bytes: 1024,
         ..LimitsConfig::default()
     };
     let gateway = serve_gateway(&upstreams, None, &limits).await;
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client = http_client();
     let response = client
         .request(
             Request::builder()
@@ -1140,8 +1145,7 @@ async fn grpc_bodies_over_the_limit_never_reach_the_upstream() {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_has_its_own_address_budget() {
-    let (upstream, seen) = recording_upstream().await;
-    let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{upstream}"))]);
+    let (upstreams, seen) = recording_auth_upstream().await;
     let limits = LimitsConfig {
         address_per_second: 0.01,
         address_burst: 2,
@@ -1160,8 +1164,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_address_budget() {
         erp_api_gateway::proxies::TrustedNetwork::parse_list("127.0.0.1").expect("list"),
     );
     let gateway = serve_front(front).await;
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client = http_client();
     let jwks_from = |forwarded: &'static str| {
         let client = client.clone();
         async move {
@@ -1236,8 +1239,7 @@ fn the_binary_refuses_a_configuration_it_cannot_serve_naming_the_key() {
 
 #[tokio::test]
 async fn streamed_grpc_bodies_are_cut_off_at_the_limit() {
-    let (upstream, _seen) = recording_upstream().await;
-    let upstreams = BTreeMap::from([("auth".to_owned(), format!("http://{upstream}"))]);
+    let (upstreams, _seen) = recording_auth_upstream().await;
     let limits = LimitsConfig {
         max_body_bytes: 1024,
         ..LimitsConfig::default()

@@ -18,10 +18,7 @@ use tonic::Code;
 
 use super::Hrm;
 use crate::{
-    domain::{
-        employee::{EmployeeStatus, check_status_change, check_termination},
-        leave::{LedgerKind, RequestStatus},
-    },
+    domain::employee::{EmployeeStatus, check_status_change, check_termination},
     error::{Error, Result},
     store::{
         self,
@@ -368,29 +365,13 @@ impl Hrm {
         let open = store::leave::pending(&txn, tenant, id, None).await?;
         // Approved leave after the last day will not be taken: cancelled, days restored.
         let after_leaving = store::leave::approved_starting_after(&txn, tenant, id, on).await?;
-        for request in open.iter().chain(&after_leaving) {
-            store::leave::set_request_state(
-                &txn,
-                tenant,
-                request,
-                RequestStatus::Cancelled,
-                request.current_level,
-                &caller.user_id,
-            )
-            .await?;
-        }
-        for request in &after_leaving {
-            store::leave::append_ledger(
-                &txn,
-                tenant,
-                id,
-                &request.leave_type_id,
-                LedgerKind::RequestCancelled,
-                request.half_days,
-                &request.id,
-            )
-            .await?;
-            self.lapse_restored_days(&txn, tenant, request).await?;
+        for (request, restore) in open
+            .iter()
+            .map(|request| (request, false))
+            .chain(after_leaving.iter().map(|request| (request, true)))
+        {
+            self.cancel_within(&txn, tenant, request, restore, &caller.user_id)
+                .await?;
         }
         self.outbox
             .stage(

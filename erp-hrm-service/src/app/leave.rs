@@ -293,7 +293,7 @@ impl Hrm {
     /// When days given back belong to a period that has already lapsed (leave cancelled
     /// after its allocation's period ended), they lapse with it: an expiry row of the
     /// same size, named after the request.
-    pub(crate) async fn lapse_restored_days(
+    async fn lapse_restored_days(
         &self,
         txn: &impl ConnectionTrait,
         tenant: &TenantId,
@@ -844,18 +844,35 @@ impl Hrm {
             });
         }
         let txn = self.db.begin().await?;
+        let cancelled = self
+            .cancel_within(&txn, tenant, &request, restore, &caller.user_id)
+            .await?;
+        txn.commit().await?;
+        self.view(caller, cancelled).await
+    }
+
+    /// Cancels a request inside `txn`; with `restore` (it was approved) its days come back
+    /// to the ledger, and lapse again if their period already has.
+    pub(crate) async fn cancel_within(
+        &self,
+        txn: &impl ConnectionTrait,
+        tenant: &TenantId,
+        request: &leave_request::Model,
+        restore: bool,
+        actor: &str,
+    ) -> Result<leave_request::Model> {
         let cancelled = store::leave::set_request_state(
-            &txn,
+            txn,
             tenant,
-            &request,
+            request,
             RequestStatus::Cancelled,
             request.current_level,
-            &caller.user_id,
+            actor,
         )
         .await?;
         if restore {
             store::leave::append_ledger(
-                &txn,
+                txn,
                 tenant,
                 &request.employee_id,
                 &request.leave_type_id,
@@ -864,10 +881,9 @@ impl Hrm {
                 &request.id,
             )
             .await?;
-            self.lapse_restored_days(&txn, tenant, &request).await?;
+            self.lapse_restored_days(txn, tenant, request).await?;
         }
-        txn.commit().await?;
-        self.view(caller, cancelled).await
+        Ok(cancelled)
     }
 }
 

@@ -8,9 +8,53 @@ use erp_proto::erp::hrm::v1::{
     ListEmployeesRequest, UpdateDepartmentRequest, hrm_service_client::HrmServiceClient,
 };
 use erp_testkit::{TestDatabase, TestKeys};
-use tonic::{Code, transport::Channel};
+use tonic::{Code, Request, transport::Channel};
 
 use crate::helpers::{Mesh, bearer, date};
+
+/// Moves `department` under `parent`, as the caller of `token`.
+fn move_under(department: &str, parent: &str, token: &str) -> Request<UpdateDepartmentRequest> {
+    bearer(
+        UpdateDepartmentRequest {
+            department_id: department.to_owned(),
+            parent_department_id: parent.to_owned(),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["parent_department_id".to_owned()],
+            }),
+            ..Default::default()
+        },
+        token,
+    )
+}
+
+/// Deletes `department`, as the caller of `token`.
+fn delete(department: &str, token: &str) -> Request<DeleteDepartmentRequest> {
+    bearer(
+        DeleteDepartmentRequest {
+            department_id: department.to_owned(),
+        },
+        token,
+    )
+}
+
+/// Of a delete and a write racing it, exactly one passed: the delete (the write was told
+/// its department is gone) or the write (the delete found the department not empty).
+fn exactly_one_wins<T: std::fmt::Debug, U: std::fmt::Debug>(
+    round: usize,
+    deleted: Result<T, tonic::Status>,
+    written: Result<U, tonic::Status>,
+) {
+    match (deleted, written) {
+        (Ok(_), Err(refused)) => assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}"),
+        (Err(refused), Ok(_)) => assert_eq!(
+            reason(&refused).as_deref(),
+            Some("ERP:HRM:DEPARTMENT_NOT_EMPTY")
+        ),
+        (deleted, written) => {
+            panic!("round {round}: exactly one wins: {deleted:?} / {written:?}")
+        }
+    }
+}
 
 #[tokio::test]
 async fn departments_form_a_tree_that_refuses_cycles_and_keeps_its_members() {
@@ -33,28 +77,13 @@ async fn departments_form_a_tree_that_refuses_cycles_and_keeps_its_members() {
     assert_eq!(eng.children[0].employee_count, 1);
 
     let cycle = hrm
-        .update_department(bearer(
-            UpdateDepartmentRequest {
-                department_id: company.clone(),
-                parent_department_id: platform.clone(),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["parent_department_id".to_owned()],
-                }),
-                ..Default::default()
-            },
-            &mesh.admin,
-        ))
+        .update_department(move_under(&company, &platform, &mesh.admin))
         .await
         .expect_err("a cycle");
     assert_eq!(reason(&cycle).as_deref(), Some("ERP:HRM:DEPARTMENT_CYCLE"));
 
     let not_empty = hrm
-        .delete_department(bearer(
-            DeleteDepartmentRequest {
-                department_id: platform.clone(),
-            },
-            &mesh.admin,
-        ))
+        .delete_department(delete(&platform, &mesh.admin))
         .await
         .expect_err("has members");
     assert_eq!(not_empty.code(), Code::FailedPrecondition);
@@ -105,26 +134,15 @@ async fn departments_form_a_tree_that_refuses_cycles_and_keeps_its_members() {
 async fn two_moves_that_together_make_a_cycle_cannot_both_pass() {
     let mesh = Mesh::start().await;
     let hrm = mesh.hrm().await;
-    let move_under = |department: &str, parent: &str| {
-        let mut hrm = hrm.clone();
-        let request = bearer(
-            UpdateDepartmentRequest {
-                department_id: department.to_owned(),
-                parent_department_id: parent.to_owned(),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["parent_department_id".to_owned()],
-                }),
-                ..Default::default()
-            },
-            &mesh.admin,
-        );
+    let moving = |department: &str, parent: &str| {
+        let (mut hrm, request) = (hrm.clone(), move_under(department, parent, &mesh.admin));
         async move { hrm.update_department(request).await }
     };
     // At once, A under B and B under A: each is fine alone, together they are a cycle.
     for round in 0..8 {
         let a = mesh.department(&mesh.admin, &format!("A{round}"), "").await;
         let b = mesh.department(&mesh.admin, &format!("B{round}"), "").await;
-        let (a_under_b, b_under_a) = tokio::join!(move_under(&a, &b), move_under(&b, &a));
+        let (a_under_b, b_under_a) = tokio::join!(moving(&a, &b), moving(&b, &a));
         let refused: Vec<_> = [a_under_b, b_under_a]
             .into_iter()
             .filter_map(Result::err)
@@ -147,34 +165,11 @@ async fn a_department_is_not_deleted_while_another_moves_under_it() {
         let parent = mesh.department(&mesh.admin, &format!("P{round}"), "").await;
         let child = mesh.department(&mesh.admin, &format!("C{round}"), "").await;
         let (mut deleting, mut moving) = (hrm.clone(), hrm.clone());
-        let delete = deleting.delete_department(bearer(
-            DeleteDepartmentRequest {
-                department_id: parent.clone(),
-            },
-            &mesh.admin,
-        ));
-        let move_under = moving.update_department(bearer(
-            UpdateDepartmentRequest {
-                department_id: child.clone(),
-                parent_department_id: parent.clone(),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["parent_department_id".to_owned()],
-                }),
-                ..Default::default()
-            },
-            &mesh.admin,
-        ));
-        let (deleted, moved) = tokio::join!(delete, move_under);
-        match (deleted, moved) {
-            (Ok(_), Err(refused)) => assert_eq!(refused.code(), Code::InvalidArgument),
-            (Err(refused), Ok(_)) => assert_eq!(
-                reason(&refused).as_deref(),
-                Some("ERP:HRM:DEPARTMENT_NOT_EMPTY")
-            ),
-            (deleted, moved) => {
-                panic!("round {round}: exactly one wins: {deleted:?} / {moved:?}")
-            }
-        }
+        let (deleted, moved) = tokio::join!(
+            deleting.delete_department(delete(&parent, &mesh.admin)),
+            moving.update_department(move_under(&child, &parent, &mesh.admin)),
+        );
+        exactly_one_wins(round, deleted, moved);
     }
 }
 
@@ -185,27 +180,14 @@ async fn a_department_is_not_deleted_while_someone_is_hired_into_it() {
     for round in 0..8 {
         let department = mesh.department(&mesh.admin, &format!("H{round}"), "").await;
         let (mut deleting, mut hiring) = (hrm.clone(), hrm.clone());
-        let delete = deleting.delete_department(bearer(
-            DeleteDepartmentRequest {
-                department_id: department.clone(),
-            },
-            &mesh.admin,
-        ));
-        let hire = hiring.create_employee(bearer(
-            Mesh::hire_request(&format!("EMP-H{round}"), &department, "", false),
-            &mesh.admin,
-        ));
-        let (deleted, hired) = tokio::join!(delete, hire);
-        match (deleted, hired) {
-            (Ok(_), Err(refused)) => assert_eq!(refused.code(), Code::InvalidArgument),
-            (Err(refused), Ok(_)) => assert_eq!(
-                reason(&refused).as_deref(),
-                Some("ERP:HRM:DEPARTMENT_NOT_EMPTY")
-            ),
-            (deleted, hired) => {
-                panic!("round {round}: exactly one wins: {deleted:?} / {hired:?}")
-            }
-        }
+        let (deleted, hired) = tokio::join!(
+            deleting.delete_department(delete(&department, &mesh.admin)),
+            hiring.create_employee(bearer(
+                Mesh::hire_request(&format!("EMP-H{round}"), &department, "", false),
+                &mesh.admin,
+            )),
+        );
+        exactly_one_wins(round, deleted, hired);
     }
 }
 
