@@ -110,31 +110,33 @@ impl Application {
         self.auth.clone()
     }
 
-    /// Serves until shutdown; stops the event tasks after the server drained.
+    /// Serves until shutdown; stops the event tasks after the server drained. An event
+    /// task that ends while serving stops the service with an error.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
-        let stop_events = CancellationToken::new();
-        let mut tasks = Vec::new();
+        let stop = CancellationToken::new();
+        let mut companions = Vec::new();
         if let Some(relay) = self.relay {
-            tasks.push(tokio::spawn({
-                let stop = stop_events.clone();
-                async move {
-                    relay.run(stop).await;
+            let relay_stop = stop.clone();
+            companions.push((
+                "outbox relay",
+                tokio::spawn(async move {
+                    relay.run(relay_stop).await;
                     Ok(())
-                }
-            }));
+                }),
+            ));
         }
         if let Some(consumer) = self.consumer {
-            tasks.push(tokio::spawn(consumer.run(stop_events.clone())));
+            let consumer_stop = stop.clone();
+            companions.push((
+                "event consumer",
+                tokio::spawn(async move {
+                    consumer
+                        .run(consumer_stop)
+                        .await
+                        .map_err(|error| error.to_string())
+                }),
+            ));
         }
-        let served = self.server.run().await;
-        stop_events.cancel();
-        for task in tasks {
-            match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::warn!(%error, "an event task ended with an error"),
-                Err(error) => tracing::warn!(%error, "an event task panicked"),
-            }
-        }
-        Ok(served?)
+        Ok(self.server.run_with_companions(stop, companions).await?)
     }
 }

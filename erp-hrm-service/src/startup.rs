@@ -108,19 +108,24 @@ impl Application {
         self.hrm.clone()
     }
 
-    /// Serves until shutdown; stops the relay after the server drained.
+    /// Serves until shutdown; stops the relay after the server drained. A relay that
+    /// ends while serving stops the service with an error.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let stop = CancellationToken::new();
-        let relay = self
+        let companions = self
             .relay
-            .map(|relay| tokio::spawn(relay.run(stop.clone())));
-        let served = self.server.run().await;
-        stop.cancel();
-        if let Some(relay) = relay
-            && let Err(error) = relay.await
-        {
-            tracing::warn!(%error, "the relay task panicked");
-        }
-        Ok(served?)
+            .map(|relay| {
+                let relay_stop = stop.clone();
+                (
+                    "outbox relay",
+                    tokio::spawn(async move {
+                        relay.run(relay_stop).await;
+                        Ok(())
+                    }),
+                )
+            })
+            .into_iter()
+            .collect();
+        Ok(self.server.run_with_companions(stop, companions).await?)
     }
 }

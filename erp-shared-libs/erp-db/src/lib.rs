@@ -16,18 +16,10 @@ pub use page::{Direction, PageKey, PageTokens, PageWindow, keyset, keyset_in};
 pub use scope::{TenantOwned, scoped};
 pub use version::{Versioned, update_versioned};
 
-use sea_orm::{DbErr, RuntimeErr};
+use sea_orm::{DbErr, SqlErr};
 
-/// Whether `error` is a unique-constraint violation (PostgreSQL 23505, SQLite's
-/// "UNIQUE constraint failed"), so stores can answer ALREADY_EXISTS instead of failing.
+/// Whether `error` is a unique-constraint violation (by the driver's error code, whatever
+/// the server's message language), so stores can answer ALREADY_EXISTS instead of failing.
 pub fn is_unique_violation(error: &DbErr) -> bool {
-    let text = match error {
-        DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
-            error.to_string()
-        }
-        other => other.to_string(),
-    };
-    text.contains("23505")
-        || text.contains("duplicate key")
-        || text.contains("UNIQUE constraint failed")
+    matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }

@@ -18,7 +18,8 @@ pub trait Versioned: TenantOwned {
 }
 
 /// Applies `changes` to the row `id` of `tenant` if its version is still
-/// `expected_version`, and returns the new version.
+/// `expected_version`, and returns the new version. Whatever `changes` says about the
+/// tenant and version columns is ignored.
 ///
 /// A changed row gives [`DbError::StaleVersion`]; a missing one (or another tenant's)
 /// gives [`DbError::NotFound`].
@@ -27,13 +28,16 @@ pub async fn update_versioned<E, A, C>(
     tenant: &TenantId,
     id: impl Into<Value> + Clone,
     expected_version: i64,
-    changes: A,
+    mut changes: A,
 ) -> Result<i64, DbError>
 where
     E: Versioned,
     A: ActiveModelTrait<Entity = E>,
     C: ConnectionTrait,
 {
+    // A change never moves a row to another tenant or sets its version by hand.
+    changes.not_set(E::tenant_column());
+    changes.not_set(E::version_column());
     let updated = E::update_many()
         .set(changes)
         .col_expr(E::version_column(), Expr::col(E::version_column()).add(1))

@@ -66,13 +66,36 @@ pub fn load<T: DeserializeOwned>(
 /// names the optional file), or prints why it is invalid and exits with code 64.
 pub fn load_from_process_or_exit<T: DeserializeOwned>() -> T {
     let file = std::env::var_os(CONFIG_FILE_VAR).map(PathBuf::from);
-    match load(file.as_deref(), std::env::vars()) {
+    match process_environment().and_then(|env| load(file.as_deref(), env)) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("error: {error}");
             std::process::exit(EXIT_INVALID_CONFIG);
         }
     }
+}
+
+/// The process's environment as text. A variable of ours (`ERP_…`) that is not UTF-8 is
+/// an error naming it; anyone else's is none of our business (and must not panic us).
+fn process_environment() -> Result<Vec<(String, String)>, ConfigError> {
+    let mut variables = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let ours = name.to_string_lossy().starts_with(ENV_PREFIX);
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => variables.push((name, value)),
+            (Ok(name), Err(_)) if ours => {
+                return Err(ConfigError(format!("{name}: the value is not valid UTF-8")));
+            }
+            (Err(name), _) if ours => {
+                return Err(ConfigError(format!(
+                    "{}: the name is not valid UTF-8",
+                    name.to_string_lossy()
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(variables)
 }
 
 /// The gRPC and admin listeners and the limits every call is held to.
@@ -181,6 +204,11 @@ pub struct AuthConfig {
     /// An unknown `kid` refreshes the keys at most this often.
     #[serde(with = "humantime_serde")]
     pub jwks_min_refresh_interval: Duration,
+    /// Keys fetched longer ago than this are fetched again before they are trusted, so a
+    /// key the auth service withdrew stops verifying (while auth cannot be reached, the
+    /// last keys go on verifying).
+    #[serde(with = "humantime_serde")]
+    pub jwks_max_age: Duration,
 }
 
 impl Default for AuthConfig {
@@ -191,6 +219,7 @@ impl Default for AuthConfig {
             jwks_url: "http://127.0.0.1:50051".to_owned(),
             leeway: Duration::from_secs(30),
             jwks_min_refresh_interval: Duration::from_secs(10),
+            jwks_max_age: Duration::from_secs(300),
         }
     }
 }

@@ -263,9 +263,13 @@ pub enum ServiceError<D: ErrorDomain> {
         /// The version stored now.
         current: i64,
     },
-    /// A service this call needs is down.
+    /// A service this call needs is down (a peer, the database).
     #[error("{0}")]
     Unavailable(String),
+    /// A concurrent transaction got in the way (a deadlock, a serialization failure);
+    /// the whole call may be retried.
+    #[error("{0}")]
+    Conflict(String),
     /// Anything else: logged once, never shown.
     #[error(transparent)]
     Unexpected(anyhow::Error),
@@ -293,9 +297,42 @@ impl<D: ErrorDomain> From<anyhow::Error> for ServiceError<D> {
     }
 }
 
+/// A database failure the caller can act on: retry later, or retry now.
 #[cfg(feature = "sea-orm")]
 impl<D: ErrorDomain> From<sea_orm::DbErr> for ServiceError<D> {
     fn from(error: sea_orm::DbErr) -> Self {
+        use sea_orm::{DbErr, RuntimeErr};
+        match &error {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+                tracing::warn!(%error, "the database is unavailable");
+                return Self::Unavailable("the database is unavailable; retry shortly".to_owned());
+            }
+            DbErr::Exec(RuntimeErr::SqlxError(sqlx_error))
+            | DbErr::Query(RuntimeErr::SqlxError(sqlx_error)) => {
+                let code = sqlx_error
+                    .as_database_error()
+                    .and_then(|database| database.code());
+                // serialization_failure, deadlock_detected, lock_not_available
+                if matches!(code.as_deref(), Some("40001" | "40P01" | "55P03")) {
+                    tracing::info!(%error, "a concurrent transaction conflicted");
+                    return Self::Conflict(
+                        "a concurrent change got in the way; retry the request".to_owned(),
+                    );
+                }
+                if matches!(
+                    &**sqlx_error,
+                    sea_orm::sqlx::Error::Io(_)
+                        | sea_orm::sqlx::Error::PoolTimedOut
+                        | sea_orm::sqlx::Error::PoolClosed
+                ) {
+                    tracing::warn!(%error, "the database is unavailable");
+                    return Self::Unavailable(
+                        "the database is unavailable; retry shortly".to_owned(),
+                    );
+                }
+            }
+            _ => {}
+        }
         Self::Unexpected(anyhow::Error::new(error))
     }
 }
@@ -348,10 +385,48 @@ impl<D: ErrorDomain> From<ServiceError<D>> for Status {
                 message,
                 [],
             ),
+            ServiceError::Conflict(message) => {
+                status_with_reason(Code::Aborted, &format!("{prefix}:CONFLICT"), message, [])
+            }
             ServiceError::Unexpected(error) => {
                 internal(&format!("{prefix}:UNEXPECTED"), error.as_ref())
             }
             ServiceError::Domain(never, _) => match never {},
         }
+    }
+}
+
+#[cfg(all(test, feature = "sea-orm"))]
+mod database_error_tests {
+    use sea_orm::{ConnAcquireErr, DbErr};
+
+    use super::*;
+
+    #[derive(Debug)]
+    struct Probe;
+
+    impl ErrorDomain for Probe {
+        const PREFIX: &'static str = "ERP:PROBE";
+    }
+
+    fn status_of(error: DbErr) -> Status {
+        ServiceError::<Probe>::from(error).into()
+    }
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_not_internal() {
+        let status = status_of(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(
+            reason(&status).as_deref(),
+            Some("ERP:PROBE:DEPENDENCY_UNAVAILABLE")
+        );
+    }
+
+    #[test]
+    fn any_other_database_failure_is_internal_and_hidden() {
+        let status = status_of(DbErr::Custom("relation \"secret\" does not exist".into()));
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secret"));
     }
 }

@@ -63,6 +63,13 @@ struct MethodLabels {
 /// The method label of paths no service answers (their number is the callers' choice, so
 /// they must not each get a series).
 const UNKNOWN_METHOD: &str = "unknown";
+/// The methods of the services every server adds (health, reflection).
+const KIT_METHODS: &[&str] = &[
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
 
 /// The RPC metrics of one server.
 #[derive(Debug)]
@@ -112,9 +119,13 @@ impl RpcMetrics {
     pub fn record(&self, method: &str, code: Code, elapsed: Duration) {
         let method = match self.contracts.method(method) {
             Some(contract) => Cow::Borrowed(contract.grpc_path.as_str()),
-            // Health and reflection are answered; anything else unanswered is one series.
-            None if code != Code::Unimplemented => Cow::Owned(method.to_owned()),
-            None => Cow::Borrowed(UNKNOWN_METHOD),
+            // Health and reflection, the kit's own services, have series of their own;
+            // any other path is one series, whatever a scanner sends (shed calls are
+            // refused before routing, so their status says nothing about the path).
+            None => match KIT_METHODS.iter().find(|known| **known == method) {
+                Some(known) => Cow::Borrowed(*known),
+                None => Cow::Borrowed(UNKNOWN_METHOD),
+            },
         };
         let labels = CallLabels {
             method,

@@ -61,6 +61,43 @@ impl TestDatabase {
         }
     }
 
+    /// An outage of a PostgreSQL database (no-op on SQLite): refuses new connections and
+    /// ends the open ones, until [`allow_connections`](Self::allow_connections).
+    pub async fn refuse_connections(&self) {
+        self.administer(|name| {
+            vec![
+                format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false"),
+                format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+                ),
+            ]
+        })
+        .await;
+    }
+
+    /// Ends an outage started by [`refuse_connections`](Self::refuse_connections).
+    pub async fn allow_connections(&self) {
+        self.administer(|name| vec![format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true")])
+            .await;
+    }
+
+    async fn administer(&self, statements: impl FnOnce(&str) -> Vec<String>) {
+        let Backend::Postgres { admin_url, name } = &self.backend else {
+            return;
+        };
+        let admin = Database::connect(admin_url.as_str())
+            .await
+            .unwrap_or_else(|error| panic!("cannot reach PostgreSQL at {admin_url}: {error}"));
+        for statement in statements(name) {
+            admin
+                .execute_unprepared(&statement)
+                .await
+                .unwrap_or_else(|error| panic!("{statement}: {error}"));
+        }
+        admin.close().await.ok();
+    }
+
     /// Its URL.
     pub fn url(&self) -> &str {
         &self.url

@@ -127,7 +127,11 @@ impl ProbeService for Probe {
         &self,
         request: Request<RelayRequest>,
     ) -> Result<Response<RelayResponse>, Status> {
-        let target = request.into_inner().target_url;
+        let RelayRequest {
+            target_url: target,
+            delay_millis,
+        } = request.into_inner();
+        tokio::time::sleep(std::time::Duration::from_millis(delay_millis.into())).await;
         let channel = MeshChannel::connect_lazy(&target, &ClientConfig::default())
             .map_err(|error| Status::invalid_argument(error.to_string()))?
             .with_contracts(probe_contracts());

@@ -137,6 +137,31 @@ async fn a_stale_version_update_is_rejected(db: DatabaseConnection) {
 
     let foreign = update_versioned(&db, &TenantId::new("other"), "w1", 2, rename("x")).await;
     assert!(matches!(foreign, Err(DbError::NotFound)), "{foreign:?}");
+
+    // A change that names another tenant or a version of its own moves nothing.
+    let hijack = widget::ActiveModel {
+        name: Set("fourth".to_owned()),
+        tenant_id: Set("other".to_owned()),
+        version: Set(99),
+        ..Default::default()
+    };
+    let version = update_versioned(&db, &tenant, "w1", 2, hijack)
+        .await
+        .expect("the name changes");
+    assert_eq!(version, 3);
+    let stored = Widget::find_by_id("w1")
+        .one(&db)
+        .await
+        .expect("select")
+        .expect("row");
+    assert_eq!(
+        (
+            stored.tenant_id.as_str(),
+            stored.name.as_str(),
+            stored.version
+        ),
+        ("tenant-v", "fourth", 3)
+    );
 }
 
 async fn keyset_pages_walk_every_row_once_in_order(db: DatabaseConnection) {

@@ -64,7 +64,15 @@ pub struct TokenVerifier {
     audience: String,
     leeway: Duration,
     keys: JwksCache,
-    verified: Mutex<HashMap<Arc<str>, AuthContext>>,
+    verified: Mutex<HashMap<Arc<str>, Verified>>,
+}
+
+/// A token verified before: who it stands for, and the key that signed it (a token stays
+/// good only while its key is still published).
+#[derive(Debug, Clone)]
+struct Verified {
+    caller: AuthContext,
+    kid: Arc<str>,
 }
 
 impl TokenVerifier {
@@ -74,7 +82,11 @@ impl TokenVerifier {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             leeway: config.leeway,
-            keys: JwksCache::new(source, config.jwks_min_refresh_interval),
+            keys: JwksCache::new(
+                source,
+                config.jwks_min_refresh_interval,
+                config.jwks_max_age,
+            ),
             verified: Mutex::new(HashMap::new()),
         }
     }
@@ -85,32 +97,39 @@ impl TokenVerifier {
     }
 
     /// The caller a valid token stands for. A token verified before is answered from
-    /// memory (the same shared context) until it expires; the signature, issuer and
-    /// audience of a token never change.
+    /// memory (the same shared context) until it expires or its key is withdrawn; the
+    /// signature, issuer and audience of a token never change.
     pub async fn verify(&self, token: &str) -> Result<AuthContext, TokenError> {
         let now = chrono::Utc::now().timestamp();
         let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
-        if let Some(caller) = self.remembered(token) {
-            if caller.claims.exp.saturating_add(leeway) > now {
-                return Ok(caller);
+        if let Some(Verified { caller, kid }) = self.remembered(token) {
+            if caller.claims.exp.saturating_add(leeway) <= now {
+                return Err(TokenError::Expired);
             }
-            return Err(TokenError::Expired);
+            self.key(&kid).await?;
+            return Ok(caller);
         }
-        let claims = self.verify_signature(token).await?;
+        let (claims, kid) = self.verify_signature(token).await?;
         let caller = AuthContext::from_claims(claims, SecretString::from(token.to_owned()));
         let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
         if verified.len() >= VERIFIED_CACHE_ENTRIES {
             // Forget expired tokens; if every entry is live, start over (bounded memory).
-            verified.retain(|_, caller| caller.claims.exp.saturating_add(leeway) > now);
+            verified.retain(|_, entry| entry.caller.claims.exp.saturating_add(leeway) > now);
             if verified.len() >= VERIFIED_CACHE_ENTRIES {
                 verified.clear();
             }
         }
-        verified.insert(Arc::from(token), caller.clone());
+        verified.insert(
+            Arc::from(token),
+            Verified {
+                caller: caller.clone(),
+                kid: Arc::from(kid),
+            },
+        );
         Ok(caller)
     }
 
-    fn remembered(&self, token: &str) -> Option<AuthContext> {
+    fn remembered(&self, token: &str) -> Option<Verified> {
         self.verified
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -118,17 +137,22 @@ impl TokenVerifier {
             .cloned()
     }
 
-    async fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
+    async fn key(&self, kid: &str) -> Result<Arc<jsonwebtoken::DecodingKey>, TokenError> {
+        match self.keys.lookup(kid).await {
+            KeyLookup::Found(key) => Ok(key),
+            KeyLookup::Unknown => Err(TokenError::UnknownKey),
+            KeyLookup::SourceUnavailable(error) => Err(TokenError::KeysUnavailable(error)),
+        }
+    }
+
+    /// The claims of a token whose signature checks out, and its key's id.
+    async fn verify_signature(&self, token: &str) -> Result<(Claims, String), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Algorithm);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-        let key = match self.keys.lookup(&kid).await {
-            KeyLookup::Found(key) => key,
-            KeyLookup::Unknown => return Err(TokenError::UnknownKey),
-            KeyLookup::SourceUnavailable(error) => return Err(TokenError::KeysUnavailable(error)),
-        };
+        let key = self.key(&kid).await?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
@@ -136,7 +160,7 @@ impl TokenVerifier {
         validation.validate_nbf = true;
         validation.leeway = self.leeway.as_secs();
         jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map(|data| data.claims)
+            .map(|data| (data.claims, kid))
             .map_err(|error| match error.into_kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 ErrorKind::ImmatureSignature => TokenError::NotYetValid,

@@ -36,6 +36,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How much earlier than the caller's deadline the server answers DEADLINE_EXCEEDED.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(20);
+/// The deadline of a call whose budget overflows the clock (a configured timeout of years).
+const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Paths of the gRPC health service, exempt from the concurrency limit.
+const HEALTH_PATH_PREFIX: &str = "/grpc.health.v1.Health/";
 
 pub(crate) struct Shared {
     pub(crate) guard: AccessGuard,
@@ -151,21 +155,32 @@ where
     S::Future: Send,
     S::Error: Into<BoxError>,
 {
-    let Ok(_permit) = shared.limiter.clone().try_acquire_owned() else {
-        return Ok(status_with_reason(
-            Code::ResourceExhausted,
-            REASON_OVERLOADED,
-            "the server is at its concurrency limit; retry with backoff",
-            [],
-        )
-        .into_http());
+    // Health checks are answered even at the limit: a busy server is alive, and a
+    // liveness probe refused under load would restart it exactly when it is busiest.
+    let _permit = if path.starts_with(HEALTH_PATH_PREFIX) {
+        None
+    } else {
+        let Ok(permit) = shared.limiter.clone().try_acquire_owned() else {
+            return Ok(status_with_reason(
+                Code::ResourceExhausted,
+                REASON_OVERLOADED,
+                "the server is at its concurrency limit; retry with backoff",
+                [],
+            )
+            .into_http());
+        };
+        Some(permit)
     };
     let budget = grpc_timeout(request.headers()).map_or(shared.request_timeout, |asked| {
         asked.min(shared.request_timeout)
     });
     // Answer a little before the caller gives up, so DEADLINE_EXCEEDED with its reason
-    // (not the transport's own cancel) is what reaches it.
-    let deadline = Instant::now() + budget - (budget / 10).min(DEADLINE_MARGIN);
+    // (not the transport's own cancel) is what reaches it. A budget past any clock's
+    // range is as good as none.
+    let now = Instant::now();
+    let deadline = now
+        .checked_add(budget - (budget / 10).min(DEADLINE_MARGIN))
+        .unwrap_or_else(|| now + FAR_FUTURE);
 
     let work = async {
         let caller = match shared.guard.authorize(path, request.headers()).await {

@@ -67,7 +67,20 @@ pub enum ServerError {
     /// The admin endpoint failed.
     #[error("admin endpoint: {0}")]
     Admin(std::io::Error),
+    /// A companion task (an outbox relay, an event consumer) ended while the server was
+    /// serving; the server was drained, since it must not serve without it.
+    #[error("the {name} stopped while the server was serving: {reason}")]
+    CompanionEnded {
+        /// The companion's name.
+        name: &'static str,
+        /// How it ended.
+        reason: String,
+    },
 }
+
+/// A task that runs beside a server for as long as it serves: its name, and its handle
+/// (spawned with a token that is cancelled once the server drained).
+pub type Companion = (&'static str, tokio::task::JoinHandle<Result<(), String>>);
 
 /// Collects the services of one server.
 pub struct GrpcServerBuilder {
@@ -275,6 +288,52 @@ impl GrpcServer {
     /// The health reporter, for services that report their own dependencies.
     pub fn health_reporter(&self) -> HealthReporter {
         self.health_reporter.clone()
+    }
+
+    /// Serves like [`run`](Self::run) with `companions` beside it (an outbox relay, an
+    /// event consumer), spawned with `stop`, which is cancelled once the server drained;
+    /// then waits for them. A companion that ends while the server still serves (an
+    /// error, a panic) drains the server and is returned as
+    /// [`ServerError::CompanionEnded`], so the process exits and is restarted instead of
+    /// serving on without, say, the consumer that disables leavers' logins.
+    pub async fn run_with_companions(
+        self,
+        stop: CancellationToken,
+        companions: Vec<Companion>,
+    ) -> Result<(), ServerError> {
+        use futures::StreamExt as _;
+
+        let shutdown = self.shutdown_handle();
+        let mut running: futures::stream::FuturesUnordered<_> = companions
+            .into_iter()
+            .map(|(name, handle)| async move {
+                let reason = match handle.await {
+                    Ok(Ok(())) => "it returned".to_owned(),
+                    Ok(Err(error)) => error,
+                    Err(error) => format!("it panicked: {error}"),
+                };
+                (name, reason)
+            })
+            .collect();
+        let serve = self.run();
+        tokio::pin!(serve);
+        let mut ended_early = None;
+        let served = loop {
+            tokio::select! {
+                served = &mut serve => break served,
+                Some((name, reason)) = running.next(), if ended_early.is_none() => {
+                    tracing::error!(companion = name, %reason, "a companion task ended while serving; stopping the server");
+                    ended_early = Some(ServerError::CompanionEnded { name, reason });
+                    shutdown.shutdown();
+                }
+            }
+        };
+        stop.cancel();
+        while let Some((name, reason)) = running.next().await {
+            tracing::debug!(companion = name, %reason, "companion task stopped");
+        }
+        served?;
+        ended_early.map_or(Ok(()), Err)
     }
 
     /// Serves until shutdown, then drains. Returns when every in-flight call finished or

@@ -10,6 +10,9 @@ use erp_testkit::{
     probe::proto::{EchoRequest, PingRequest, SleepRequest},
 };
 use tonic::{Code, Request};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 use crate::helpers::{eventually, probe_with, server_config};
 use erp_testkit::probe::probe_client;
@@ -73,6 +76,16 @@ async fn calls_over_the_concurrency_limit_are_shed_with_resource_exhausted() {
         !sleeper.is_finished(),
         "the shed call was answered while the admitted one still ran"
     );
+    // Health is answered at the limit: a liveness probe must not fail because of load.
+    let health = HealthClient::new(crate::helpers::channel(&probe.url()).await)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health answers at the concurrency limit")
+        .into_inner();
+    assert_eq!(health.status(), ServingStatus::Serving);
+    assert!(!sleeper.is_finished(), "still at the limit");
 
     sleeper
         .await
