@@ -4,14 +4,20 @@
 //! event id) — a redelivered event finds its row and is skipped. The offset is stored
 //! only after that transaction committed (at-least-once delivery, exactly-once effect).
 //! Transient handler errors are retried with backoff; after `max_attempts`, or on a
-//! permanent error, the message goes to `<topic>.dlq` with the reason and its original
-//! coordinates in headers, and consumption continues.
+//! permanent error (a panicking handler counts as one), the message goes to `<topic>.dlq`
+//! with the reason and its original coordinates in headers, and consumption continues.
+//! The consumer's own database (the inbox transaction) being unavailable is not the
+//! event's fault: it waits, retrying with backoff, and never dead-letters for it. Events a
+//! handler publishes carry the consumed event's correlation id, and its id as causation.
+//! Waits and retries end when the runner is stopped; the offset of an unfinished message
+//! is not stored, so it is redelivered.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use erp_kit::{auth::TenantId, telemetry};
 use erp_proto::erp::events::v1::EventEnvelope;
+use futures::FutureExt as _;
 use prost::Message as _;
 use rdkafka::{
     Message,
@@ -21,7 +27,8 @@ use rdkafka::{
     util::Timeout,
 };
 use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, EntityTrait, Set, TransactionTrait, TryInsertResult,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+    TransactionTrait, TryInsertResult,
 };
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -29,8 +36,11 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
-    EventError, EventMetrics, HEADER_TRACEPARENT, KafkaConfig, metrics::ConsumedLabels,
-    store::processed_event, topics::DLQ_SUFFIX,
+    EventError, EventMetrics, HEADER_TRACEPARENT, KafkaConfig,
+    envelope::{Cause, caused_by},
+    metrics::ConsumedLabels,
+    store::processed_event,
+    topics::DLQ_SUFFIX,
 };
 
 /// Why a handler did not apply an event.
@@ -107,6 +117,10 @@ pub struct ConsumerConfig {
     /// The longest wait between attempts.
     #[serde(with = "humantime_serde")]
     pub max_backoff: Duration,
+    /// How long the inbox remembers an applied event (to drop a redelivery); longer than
+    /// the topics' retention, after which nothing can be redelivered. Checked hourly.
+    #[serde(with = "humantime_serde")]
+    pub remember_applied: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -115,6 +129,7 @@ impl Default for ConsumerConfig {
             max_attempts: 5,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            remember_applied: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -133,6 +148,22 @@ enum Outcome {
     Applied,
     Duplicate,
     DeadLettered,
+    /// Stopped before the message was finished: its offset is not stored.
+    Interrupted,
+}
+
+/// Why one attempt failed.
+enum AttemptError {
+    /// The consumer's own transaction (begin, inbox row, commit): wait for the database.
+    Database(sea_orm::DbErr),
+    /// The handler refused or failed: counts as one of the event's attempts.
+    Handler(HandlerError),
+}
+
+impl From<sea_orm::DbErr> for AttemptError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        Self::Database(error)
+    }
 }
 
 impl ConsumerRunner {
@@ -167,9 +198,14 @@ impl ConsumerRunner {
         consumer.subscribe(&topics)?;
         let dead_letters: FutureProducer = self.kafka.producer(Duration::from_secs(10)).create()?;
         tracing::info!(consumer = %self.name, ?topics, "consuming");
+        let mut forget = tokio::time::interval(FORGET_INTERVAL);
         loop {
             let message = tokio::select! {
                 () = shutdown.cancelled() => break,
+                _ = forget.tick() => {
+                    self.forget_old_events().await;
+                    continue;
+                }
                 message = consumer.recv() => message,
             };
             let message = match message {
@@ -180,17 +216,19 @@ impl ConsumerRunner {
                     continue;
                 }
             };
-            let outcome = self.process(&message, &dead_letters).await;
+            let outcome = match self.process(&message, &dead_letters, &shutdown).await {
+                Outcome::Applied => "applied",
+                Outcome::Duplicate => "duplicate",
+                Outcome::DeadLettered => "dead_lettered",
+                // Stopped mid-message: leave its offset, so it is redelivered.
+                Outcome::Interrupted => break,
+            };
             self.metrics
                 .consumed
                 .get_or_create(&ConsumedLabels {
                     consumer: self.name.clone(),
                     topic: message.topic().to_owned(),
-                    outcome: match outcome {
-                        Outcome::Applied => "applied",
-                        Outcome::Duplicate => "duplicate",
-                        Outcome::DeadLettered => "dead_lettered",
-                    },
+                    outcome,
                 })
                 .inc();
             // The effect (or the dead letter) is durable: now the offset may move on.
@@ -204,10 +242,32 @@ impl ConsumerRunner {
         Ok(())
     }
 
+    /// Deletes inbox rows older than `remember_applied`: events that old can no longer
+    /// be redelivered, and the table would otherwise grow without bound.
+    async fn forget_old_events(&self) {
+        let Ok(remember) = chrono::TimeDelta::from_std(self.config.remember_applied) else {
+            return;
+        };
+        let cutoff = erp_db::time::now() - remember;
+        match processed_event::Entity::delete_many()
+            .filter(processed_event::Column::Consumer.eq(self.name.as_str()))
+            .filter(processed_event::Column::ProcessedAt.lt(cutoff))
+            .exec(&self.db)
+            .await
+        {
+            Ok(deleted) if deleted.rows_affected > 0 => {
+                tracing::info!(rows = deleted.rows_affected, "forgot old applied events");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "forgetting old applied events failed"),
+        }
+    }
+
     async fn process(
         &self,
         message: &BorrowedMessage<'_>,
         dead_letters: &FutureProducer,
+        shutdown: &CancellationToken,
     ) -> Outcome {
         let traceparent = header(message, HEADER_TRACEPARENT).unwrap_or_default();
         let span = tracing::info_span!(
@@ -225,7 +285,7 @@ impl ConsumerRunner {
             carrier.insert(HEADER_TRACEPARENT, value);
         }
         let _ = span.set_parent(telemetry::extract_context(&carrier));
-        self.process_in_span(message, dead_letters)
+        self.process_in_span(message, dead_letters, shutdown)
             .instrument(span)
             .await
     }
@@ -234,6 +294,7 @@ impl ConsumerRunner {
         &self,
         message: &BorrowedMessage<'_>,
         dead_letters: &FutureProducer,
+        shutdown: &CancellationToken,
     ) -> Outcome {
         let Some(handler) = self.handlers.get(message.topic()) else {
             return Outcome::Duplicate;
@@ -242,12 +303,20 @@ impl ConsumerRunner {
             Ok(envelope) if !envelope.event_id.is_empty() => envelope,
             Ok(_) => {
                 return self
-                    .dead_letter(message, dead_letters, "the envelope has no event id", 1)
+                    .dead_letter(
+                        message,
+                        dead_letters,
+                        "the envelope has no event id",
+                        1,
+                        shutdown,
+                    )
                     .await;
             }
             Err(error) => {
                 let reason = format!("the envelope does not decode: {error}");
-                return self.dead_letter(message, dead_letters, &reason, 1).await;
+                return self
+                    .dead_letter(message, dead_letters, &reason, 1, shutdown)
+                    .await;
             }
         };
         tracing::Span::current()
@@ -263,21 +332,34 @@ impl ConsumerRunner {
         let mut backoff = self.config.initial_backoff;
         let mut attempt = 1;
         loop {
-            let error = match self.apply_once(handler.as_ref(), &event).await {
+            match self.apply_once(handler.as_ref(), &event).await {
                 Ok(outcome) => return outcome,
-                Err(error) => error,
-            };
-            let permanent = matches!(error, HandlerError::Permanent(_));
-            if permanent || attempt >= self.config.max_attempts.max(1) {
-                tracing::warn!(%error, attempt, "giving up on the event; dead-lettering it");
-                return self
-                    .dead_letter(message, dead_letters, &error.to_string(), attempt)
-                    .await;
+                Err(AttemptError::Database(error)) => {
+                    self.metrics.database_waits.inc();
+                    tracing::warn!(%error, ?backoff, "the inbox transaction failed; waiting for the database");
+                }
+                Err(AttemptError::Handler(error)) => {
+                    let permanent = matches!(error, HandlerError::Permanent(_));
+                    if permanent || attempt >= self.config.max_attempts.max(1) {
+                        tracing::warn!(%error, attempt, "giving up on the event; dead-lettering it");
+                        return self
+                            .dead_letter(
+                                message,
+                                dead_letters,
+                                &error.to_string(),
+                                attempt,
+                                shutdown,
+                            )
+                            .await;
+                    }
+                    tracing::info!(%error, attempt, ?backoff, "handler failed; retrying");
+                    attempt += 1;
+                }
             }
-            tracing::info!(%error, attempt, ?backoff, "handler failed; retrying");
-            tokio::time::sleep(backoff).await;
+            if !pause(backoff, shutdown).await {
+                return Outcome::Interrupted;
+            }
             backoff = (backoff * 2).min(self.config.max_backoff);
-            attempt += 1;
         }
     }
 
@@ -287,7 +369,7 @@ impl ConsumerRunner {
         &self,
         handler: &dyn EventHandler,
         event: &ReceivedEvent,
-    ) -> Result<Outcome, HandlerError> {
+    ) -> Result<Outcome, AttemptError> {
         let txn = self.db.begin().await?;
         let inserted = processed_event::Entity::insert(processed_event::ActiveModel {
             consumer: Set(self.name.clone()),
@@ -306,19 +388,44 @@ impl ConsumerRunner {
             tracing::debug!("already applied; skipping the redelivered event");
             return Ok(Outcome::Duplicate);
         }
-        handler.handle(&txn, event).await?;
+        let cause = Cause {
+            correlation_id: if event.envelope.correlation_id.is_empty() {
+                event.envelope.event_id.clone()
+            } else {
+                event.envelope.correlation_id.clone()
+            },
+            causation_id: event.envelope.event_id.clone(),
+        };
+        // A panic is a bug in the handler, not in the event's moment: it counts as a
+        // permanent failure (dead-lettered), instead of killing the consumer unnoticed or
+        // crash-looping on the same message after every restart.
+        let handled = AssertUnwindSafe(caused_by(cause, handler.handle(&txn, event)))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|message| (*message).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(HandlerError::Permanent(format!(
+                    "the handler panicked: {what}"
+                )))
+            });
+        handled.map_err(AttemptError::Handler)?;
         txn.commit().await?;
         Ok(Outcome::Applied)
     }
 
-    /// Publishes the message to `<topic>.dlq`, retrying until the broker takes it: a
-    /// message is never skipped without a durable copy.
+    /// Publishes the message to `<topic>.dlq`, retrying until the broker takes it (or the
+    /// runner is stopped): a message is never skipped without a durable copy.
     async fn dead_letter(
         &self,
         message: &BorrowedMessage<'_>,
         producer: &FutureProducer,
         reason: &str,
         attempts: u32,
+        shutdown: &CancellationToken,
     ) -> Outcome {
         let topic = format!("{}{DLQ_SUFFIX}", message.topic());
         let coordinates = [
@@ -352,18 +459,32 @@ impl ConsumerRunner {
             if let Some(key) = message.key() {
                 record = record.key(key);
             }
-            match producer
-                .send(record, Timeout::After(Duration::from_secs(10)))
-                .await
-            {
+            let sent = tokio::select! {
+                () = shutdown.cancelled() => return Outcome::Interrupted,
+                sent = producer.send(record, Timeout::After(Duration::from_secs(10))) => sent,
+            };
+            match sent {
                 Ok(_) => return Outcome::DeadLettered,
                 Err((error, _)) => {
                     tracing::error!(%error, %topic, "dead-lettering failed; retrying");
-                    tokio::time::sleep(backoff).await;
+                    if !pause(backoff, shutdown).await {
+                        return Outcome::Interrupted;
+                    }
                     backoff = (backoff * 2).min(self.config.max_backoff);
                 }
             }
         }
+    }
+}
+
+/// How often the inbox is searched for events old enough to forget.
+const FORGET_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Waits `duration`; false when `shutdown` came first.
+async fn pause(duration: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => false,
+        () = tokio::time::sleep(duration) => true,
     }
 }
 

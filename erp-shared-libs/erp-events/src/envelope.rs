@@ -24,6 +24,23 @@ pub const DLQ_HEADERS: [&str; 6] = [
 /// The schema version of every v1 payload.
 pub const SCHEMA_VERSION: &str = "1.0";
 
+/// The consumed event a handler is applying: events it publishes continue its correlation
+/// and name it as their cause.
+#[derive(Debug, Clone)]
+pub(crate) struct Cause {
+    pub(crate) correlation_id: String,
+    pub(crate) causation_id: String,
+}
+
+tokio::task_local! {
+    static CAUSE: Cause;
+}
+
+/// Runs `work` (an event handler) with `cause` as the cause of the events it seals.
+pub(crate) async fn caused_by<F: std::future::Future>(cause: Cause, work: F) -> F::Output {
+    CAUSE.scope(cause, work).await
+}
+
 /// An envelope ready for the outbox, with where it goes.
 pub(crate) struct Sealed {
     pub(crate) topic: String,
@@ -31,7 +48,8 @@ pub(crate) struct Sealed {
 }
 
 /// Wraps `payload` for `tenant` and aggregate `aggregate_id`, taking correlation, actor
-/// and trace context from the call being handled.
+/// and trace context from the call being handled — or, inside an event handler, the
+/// correlation of the event being handled, whose id becomes the causation.
 pub(crate) fn seal<P: prost::Name>(
     source_service: &str,
     tenant: &TenantId,
@@ -47,10 +65,15 @@ pub(crate) fn seal<P: prost::Name>(
     let event_id = uuid::Uuid::now_v7().to_string();
     let current = context::current();
     let request_id = current.as_ref().map(|current| current.request_id.clone());
+    let (correlation_id, causation_id) = match (CAUSE.try_with(Clone::clone), request_id) {
+        (Ok(cause), _) => (cause.correlation_id, cause.causation_id),
+        (Err(_), Some(request_id)) => (request_id.clone(), request_id),
+        (Err(_), None) => (event_id.clone(), String::new()),
+    };
     let now = erp_db::time::now();
     let envelope = EventEnvelope {
-        correlation_id: request_id.clone().unwrap_or_else(|| event_id.clone()),
-        causation_id: request_id.unwrap_or_default(),
+        correlation_id,
+        causation_id,
         actor_user_id: current
             .and_then(|current| current.caller)
             .map(|caller| caller.user_id.clone())

@@ -23,6 +23,7 @@ pub struct EventMetrics {
     pub(crate) unpublished: Gauge,
     pub(crate) oldest_unpublished_seconds: Gauge<f64, AtomicU64>,
     pub(crate) consumed: Family<ConsumedLabels, Counter>,
+    pub(crate) database_waits: Counter,
 }
 
 impl EventMetrics {
@@ -54,7 +55,17 @@ impl EventMetrics {
             "Events a consumer handled, by outcome: applied, duplicate, dead_lettered",
             metrics.consumed.clone(),
         );
+        registry.register(
+            "events_consumer_database_waits",
+            "Times a consumer could not open or commit its inbox transaction and waited for the database",
+            metrics.database_waits.clone(),
+        );
         metrics
+    }
+
+    /// How many times consumers waited for their database.
+    pub fn database_waits(&self) -> u64 {
+        self.database_waits.get()
     }
 
     /// How many events `consumer` handled on `topic` with `outcome` (`applied`,

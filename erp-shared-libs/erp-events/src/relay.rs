@@ -15,12 +15,12 @@ use std::{
 use chrono::Utc;
 use futures::future::join_all;
 use rdkafka::{
+    error::KafkaError,
     message::{Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
-    util::Timeout,
 };
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
     FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
@@ -31,6 +31,9 @@ use crate::{
     EventError, EventMetrics, HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_TRACEPARENT, KafkaConfig,
     store::outbox_event,
 };
+
+/// How often old published rows are looked for.
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// An arbitrary, fixed advisory-lock key: "one relay publishes at a time" per database.
 const RELAY_LOCK_KEY: i64 = 0x6572_705f_7265_6c61; // "erp_rela"
@@ -53,6 +56,10 @@ pub struct RelayConfig {
     /// The longest wait between failed rounds.
     #[serde(with = "humantime_serde")]
     pub max_backoff: Duration,
+    /// How long published rows are kept (for audit and replay) before they are deleted;
+    /// checked once an hour.
+    #[serde(with = "humantime_serde")]
+    pub keep_published: Duration,
 }
 
 impl Default for RelayConfig {
@@ -63,6 +70,7 @@ impl Default for RelayConfig {
             delivery_timeout: Duration::from_secs(10),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
+            keep_published: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -110,10 +118,15 @@ impl Relay {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = self.config.initial_backoff;
         let mut last_lag_update = Instant::now() - Duration::from_secs(60);
+        let mut last_purge: Option<Instant> = None;
         loop {
             if last_lag_update.elapsed() >= Duration::from_secs(1) {
                 self.update_lag().await;
                 last_lag_update = Instant::now();
+            }
+            if last_purge.is_none_or(|at| at.elapsed() >= PURGE_INTERVAL) {
+                self.purge_published().await;
+                last_purge = Some(Instant::now());
             }
             let wait = match self.publish_pending().await {
                 Ok(0) => self.config.idle_interval,
@@ -136,9 +149,14 @@ impl Relay {
         }
     }
 
-    /// One round: claims up to `batch_size` unpublished rows, publishes them, and marks
-    /// the acknowledged ones. Returns how many were published; an error when the broker
+    /// One round: claims up to `batch_size` due rows, publishes them, and marks the
+    /// acknowledged ones. Returns how many were published; an error when the broker
     /// acknowledged none of a non-empty batch.
+    ///
+    /// A row the broker refuses is retried after a backoff of its own (doubling per
+    /// attempt, up to `max_backoff`), and until it is published every later row of its
+    /// aggregate waits, in this round and the next ones, so a consumer never sees an
+    /// aggregate's events out of order or twice for it. Rows of other aggregates go on.
     pub async fn publish_pending(&self) -> Result<usize, EventError> {
         let backend = self.db.get_database_backend();
         let txn = self.db.begin().await?;
@@ -155,8 +173,28 @@ impl Relay {
                 return Ok(0);
             }
         }
+        let now = erp_db::time::now();
         let mut claim = outbox_event::Entity::find()
             .filter(outbox_event::Column::PublishedAt.is_null())
+            .filter(
+                Condition::any()
+                    .add(outbox_event::Column::NextAttemptAt.is_null())
+                    .add(outbox_event::Column::NextAttemptAt.lte(now)),
+            )
+            .filter(Expr::cust_with_values(
+                format!(
+                    "NOT EXISTS (SELECT 1 FROM outbox_events AS earlier \
+                     WHERE earlier.aggregate_id = outbox_events.aggregate_id \
+                     AND earlier.published_at IS NULL AND earlier.id < outbox_events.id \
+                     AND earlier.next_attempt_at > {})",
+                    if backend == DatabaseBackend::Postgres {
+                        "$1"
+                    } else {
+                        "?"
+                    }
+                ),
+                [now],
+            ))
             .order_by_asc(outbox_event::Column::Id)
             .limit(self.config.batch_size);
         if backend == DatabaseBackend::Postgres {
@@ -167,58 +205,59 @@ impl Relay {
             return Ok(0);
         }
 
-        let deliveries = join_all(rows.iter().map(|row| {
-            let headers = OwnedHeaders::new()
-                .insert(Header {
-                    key: HEADER_EVENT_TYPE,
-                    value: Some(row.event_type.as_str()),
-                })
-                .insert(Header {
-                    key: HEADER_EVENT_ID,
-                    value: Some(row.event_id.as_str()),
-                })
-                .insert(Header {
-                    key: HEADER_TRACEPARENT,
-                    value: Some(row.traceparent.as_str()),
-                });
-            let record = FutureRecord::to(&row.topic)
-                .key(row.aggregate_id.as_str())
-                .payload(row.envelope.as_slice())
-                .headers(headers);
-            self.producer
-                .send(record, Timeout::After(self.config.delivery_timeout))
-        }))
-        .await;
-
-        // A failed row holds back every later row of its aggregate, so a retry can never
-        // deliver an aggregate's events out of order.
+        // Handed to the producer one by one, in id order: a row it refuses at once (too
+        // large, queue full) holds back the rest of its aggregate before they are sent.
         let mut blocked_aggregates = HashSet::new();
-        let mut published = Vec::with_capacity(rows.len());
-        let mut failed = Vec::new();
-        let mut first_error = None;
-        for (row, delivery) in rows.iter().zip(deliveries) {
-            match delivery {
-                Ok(_) if !blocked_aggregates.contains(&row.aggregate_id) => published.push(row.id),
-                Ok(_) => failed.push(row.id),
+        let mut failed: Vec<(&outbox_event::Model, KafkaError)> = Vec::new();
+        let mut in_flight = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if blocked_aggregates.contains(&row.aggregate_id) {
+                continue;
+            }
+            match self.producer.send_result(record_of(row)) {
+                Ok(delivery) => in_flight.push((row, delivery)),
                 Err((error, _)) => {
                     blocked_aggregates.insert(row.aggregate_id.clone());
-                    failed.push(row.id);
-                    first_error.get_or_insert(error);
+                    failed.push((row, error));
+                }
+            }
+        }
+        let mut published = Vec::with_capacity(in_flight.len());
+        let deliveries = join_all(
+            in_flight
+                .into_iter()
+                .map(|(row, delivery)| async move { (row, delivery.await) }),
+        )
+        .await;
+        for (row, delivery) in deliveries {
+            match delivery {
+                Ok(Ok(_)) if !blocked_aggregates.contains(&row.aggregate_id) => {
+                    published.push(row.id);
+                }
+                // Acknowledged after an earlier row of its aggregate failed: it is sent
+                // again after that one, and consumers drop the duplicate by event id.
+                Ok(Ok(_)) => {}
+                Ok(Err((error, _))) => {
+                    blocked_aggregates.insert(row.aggregate_id.clone());
+                    failed.push((row, error));
+                }
+                Err(_canceled) => {
+                    blocked_aggregates.insert(row.aggregate_id.clone());
+                    failed.push((row, KafkaError::Canceled));
                 }
             }
         }
 
         if !published.is_empty() {
             outbox_event::Entity::update_many()
-                .col_expr(
-                    outbox_event::Column::PublishedAt,
-                    Expr::value(erp_db::time::now()),
-                )
+                .col_expr(outbox_event::Column::PublishedAt, Expr::value(now))
                 .filter(outbox_event::Column::Id.is_in(published.clone()))
                 .exec(&txn)
                 .await?;
         }
-        if let Some(error) = &first_error {
+        for (row, error) in &failed {
+            let retry_at = now + self.retry_backoff(row.attempts);
+            tracing::warn!(event_id = %row.event_id, aggregate = %row.aggregate_id, attempts = row.attempts + 1, %error, %retry_at, "the broker refused an outbox row; its aggregate waits for it");
             outbox_event::Entity::update_many()
                 .col_expr(
                     outbox_event::Column::Attempts,
@@ -228,7 +267,8 @@ impl Relay {
                     outbox_event::Column::LastError,
                     Expr::value(error.to_string()),
                 )
-                .filter(outbox_event::Column::Id.is_in(failed.clone()))
+                .col_expr(outbox_event::Column::NextAttemptAt, Expr::value(retry_at))
+                .filter(outbox_event::Column::Id.eq(row.id))
                 .exec(&txn)
                 .await?;
         }
@@ -236,9 +276,43 @@ impl Relay {
 
         self.metrics.published.inc_by(published.len() as u64);
         self.metrics.publish_failures.inc_by(failed.len() as u64);
-        match first_error {
-            Some(error) if published.is_empty() => Err(EventError::Kafka(error)),
+        match failed.first() {
+            Some((_, error)) if published.is_empty() => Err(EventError::Kafka(error.clone())),
             _ => Ok(published.len()),
+        }
+    }
+
+    /// How long a row that failed `attempts` times before waits for its next attempt.
+    fn retry_backoff(&self, attempts: i32) -> chrono::TimeDelta {
+        let doublings = u32::try_from(attempts.clamp(0, 20)).unwrap_or(0);
+        let backoff = self
+            .config
+            .initial_backoff
+            .saturating_mul(1 << doublings)
+            .min(self.config.max_backoff);
+        chrono::TimeDelta::from_std(backoff).unwrap_or(chrono::TimeDelta::MAX)
+    }
+
+    /// Deletes rows published longer ago than `keep_published`, so the outbox does not
+    /// grow without bound. Unpublished rows are never touched.
+    pub async fn purge_published(&self) {
+        let Ok(keep) = chrono::TimeDelta::from_std(self.config.keep_published) else {
+            return;
+        };
+        let cutoff = erp_db::time::now() - keep;
+        match outbox_event::Entity::delete_many()
+            .filter(outbox_event::Column::PublishedAt.lt(cutoff))
+            .exec(&self.db)
+            .await
+        {
+            Ok(deleted) if deleted.rows_affected > 0 => {
+                tracing::info!(
+                    rows = deleted.rows_affected,
+                    "deleted old published outbox rows"
+                );
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "purging published outbox rows failed"),
         }
     }
 
@@ -263,4 +337,25 @@ impl Relay {
             Err(error) => tracing::warn!(%error, "reading the outbox lag failed"),
         }
     }
+}
+
+/// The Kafka record of an outbox row: keyed by aggregate, with the routing headers.
+fn record_of(row: &outbox_event::Model) -> FutureRecord<'_, str, [u8]> {
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: HEADER_EVENT_TYPE,
+            value: Some(row.event_type.as_str()),
+        })
+        .insert(Header {
+            key: HEADER_EVENT_ID,
+            value: Some(row.event_id.as_str()),
+        })
+        .insert(Header {
+            key: HEADER_TRACEPARENT,
+            value: Some(row.traceparent.as_str()),
+        });
+    FutureRecord::to(&row.topic)
+        .key(row.aggregate_id.as_str())
+        .payload(row.envelope.as_slice())
+        .headers(headers)
 }

@@ -24,6 +24,8 @@ pub(crate) mod outbox_event {
         pub published_at: Option<ChronoDateTimeUtc>,
         pub attempts: i32,
         pub last_error: Option<String>,
+        /// A refused row is not tried again (nor any later row of its aggregate) before this.
+        pub next_attempt_at: Option<ChronoDateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -58,6 +60,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(schema::CreateOutboxEvents),
         Box::new(schema::CreateProcessedEvents),
+        Box::new(schema::AddOutboxRetrySchedule),
     ]
 }
 
@@ -79,6 +82,7 @@ mod schema {
         PublishedAt,
         Attempts,
         LastError,
+        NextAttemptAt,
     }
 
     #[derive(DeriveIden)]
@@ -216,6 +220,59 @@ mod schema {
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             manager
                 .drop_table(Table::drop().table(ProcessedEvents::Table).to_owned())
+                .await
+        }
+    }
+
+    pub(super) struct AddOutboxRetrySchedule;
+
+    impl MigrationName for AddOutboxRetrySchedule {
+        fn name(&self) -> &str {
+            "m20261122_000001_erp_events_outbox_retry_schedule"
+        }
+    }
+
+    // A refused row waits for its own retry time, and so does the rest of its aggregate:
+    // the relay's claim looks for an earlier unpublished row of the same aggregate, which
+    // the second index answers from unpublished rows only.
+    #[allow(elided_lifetimes_in_paths)]
+    #[async_trait::async_trait]
+    impl MigrationTrait for AddOutboxRetrySchedule {
+        async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(OutboxEvents::Table)
+                        .add_column(
+                            ColumnDef::new(OutboxEvents::NextAttemptAt)
+                                .timestamp_with_time_zone()
+                                .null(),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .get_connection()
+                .execute_unprepared(
+                    "CREATE INDEX IF NOT EXISTS outbox_events_unpublished_by_aggregate \
+                     ON outbox_events (aggregate_id, id) WHERE published_at IS NULL",
+                )
+                .await?;
+            Ok(())
+        }
+
+        async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+            manager
+                .get_connection()
+                .execute_unprepared("DROP INDEX IF EXISTS outbox_events_unpublished_by_aggregate")
+                .await?;
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(OutboxEvents::Table)
+                        .drop_column(OutboxEvents::NextAttemptAt)
+                        .to_owned(),
+                )
                 .await
         }
     }

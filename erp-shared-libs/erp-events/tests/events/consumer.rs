@@ -10,8 +10,9 @@ use erp_testkit::broker::TestBroker;
 use crate::{
     on_both_brokers,
     support::{
-        FAIL_TWICE, POISON, RecordingHandler, SERVICE, TOPIC, applications, database, drain_outbox,
-        eventually, header, read_messages, relay, stage_committed,
+        FAIL_TWICE, FOLLOW_UP, PANIC, POISON, RecordingHandler, SERVICE, TOPIC, applications,
+        database, drain_outbox, eventually, header, read_messages, relay, stage_committed,
+        staged_envelope,
     },
 };
 
@@ -21,6 +22,7 @@ on_both_brokers!(
     a_redelivered_event_after_a_relay_crash_is_applied_once,
     a_consumer_stopped_before_committing_offsets_applies_each_event_once,
     a_transient_failure_is_retried_and_a_poison_event_is_dead_lettered,
+    a_database_outage_delays_events_and_dead_letters_none,
     two_consumers_in_one_group_share_the_work_and_apply_each_event_once,
 );
 
@@ -54,6 +56,7 @@ fn start_consumer(
         max_attempts: 3,
         initial_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(100),
+        ..ConsumerConfig::default()
     };
     let runner = ConsumerRunner::new(GROUP, db.clone(), kafka.clone(), config, metrics.clone())
         .handle(TOPIC, handler);
@@ -142,6 +145,8 @@ async fn a_transient_failure_is_retried_and_a_poison_event_is_dead_lettered(brok
         ("emp-flaky", FAIL_TWICE),
         ("emp-poison", POISON),
         ("emp-after", "engineer"),
+        ("emp-panic", PANIC),
+        ("emp-cause", FOLLOW_UP),
     ] {
         let staged = outbox
             .stage(
@@ -159,7 +164,7 @@ async fn a_transient_failure_is_retried_and_a_poison_event_is_dead_lettered(brok
     let handler = RecordingHandler::default();
     let consumer = start_consumer(&db, &kafka, handler.clone());
     eventually(Duration::from_secs(60), || async {
-        (consumer.consumed("applied") == 2 && consumer.consumed("dead_lettered") == 1).then_some(())
+        (consumer.consumed("applied") == 3 && consumer.consumed("dead_lettered") == 2).then_some(())
     })
     .await;
     consumer.stop().await;
@@ -178,19 +183,81 @@ async fn a_transient_failure_is_retried_and_a_poison_event_is_dead_lettered(brok
         Some(&1),
         "consumption went on after the poison event"
     );
+    assert_eq!(
+        handler.attempts(&ids[3]),
+        1,
+        "a panicking handler is not retried"
+    );
+    assert_eq!(applied.get(&ids[3]), None);
+    assert_eq!(applied.get(&ids[4]), Some(&1), "and the consumer lived on");
 
-    let dead = read_messages(&kafka, &format!("{TOPIC}.dlq"), 1)
-        .await
-        .remove(0);
+    let dead = read_messages(&kafka, &format!("{TOPIC}.dlq"), 2).await;
+    let poison = dead
+        .iter()
+        .find(|message| header(message, "event-id").as_deref() == Some(ids[1].as_str()))
+        .expect("the poison event was dead-lettered");
     assert!(
-        header(&dead, "dlq-reason")
+        header(poison, "dlq-reason")
             .expect("reason")
             .contains("poison pill")
     );
-    assert_eq!(header(&dead, "dlq-original-topic").as_deref(), Some(TOPIC));
-    assert!(header(&dead, "dlq-original-offset").is_some());
-    assert_eq!(header(&dead, "dlq-consumer").as_deref(), Some(GROUP));
-    assert_eq!(header(&dead, "event-id").as_deref(), Some(ids[1].as_str()));
+    assert_eq!(header(poison, "dlq-original-topic").as_deref(), Some(TOPIC));
+    assert!(header(poison, "dlq-original-partition").is_some());
+    assert!(header(poison, "dlq-original-offset").is_some());
+    assert_eq!(header(poison, "dlq-consumer").as_deref(), Some(GROUP));
+    assert_eq!(header(poison, "dlq-attempts").as_deref(), Some("1"));
+    let panicked = dead
+        .iter()
+        .find(|message| header(message, "event-id").as_deref() == Some(ids[3].as_str()))
+        .expect("the event whose handler panicked was dead-lettered");
+    assert!(
+        header(panicked, "dlq-reason")
+            .expect("reason")
+            .contains("scripted panic"),
+        "{:?}",
+        header(panicked, "dlq-reason")
+    );
+
+    // The event the handler staged continues the consumed event's correlation and names
+    // it as its cause.
+    let consumed = staged_envelope(&db, "emp-cause").await;
+    let follow_up = staged_envelope(&db, "emp-cause-follow-up").await;
+    assert_eq!(follow_up.causation_id, ids[4]);
+    assert_eq!(follow_up.correlation_id, consumed.correlation_id);
+    assert_ne!(follow_up.correlation_id, follow_up.event_id);
+}
+
+async fn a_database_outage_delays_events_and_dead_letters_none(broker: TestBroker) {
+    let (database, db) = database().await;
+    let kafka = broker.kafka();
+    let ids = stage_committed(&db, &events(10)).await;
+    drain_outbox(&relay(&db, &kafka)).await;
+
+    // The consumer's database goes away before it sees the events.
+    database.refuse_connections().await;
+    let consumer = start_consumer(&db, &kafka, RecordingHandler::default());
+    // It has the events and keeps failing to reach its database, far longer than all of
+    // an event's attempts and backoffs would take (3 attempts, at most 0.1 s apart).
+    eventually(Duration::from_secs(60), || async {
+        (consumer.metrics.database_waits() >= 10).then_some(())
+    })
+    .await;
+    assert_eq!(
+        consumer.consumed("applied"),
+        0,
+        "nothing applied while down"
+    );
+    database.allow_connections().await;
+
+    eventually(Duration::from_secs(60), || async {
+        (consumer.consumed("applied") == 10).then_some(())
+    })
+    .await;
+    assert_eq!(consumer.consumed("dead_lettered"), 0);
+    consumer.stop().await;
+    let applied = applications(&db).await;
+    assert_eq!(applied.len(), ids.len());
+    assert!(applied.values().all(|times| *times == 1), "{applied:?}");
 }
 
 async fn two_consumers_in_one_group_share_the_work_and_apply_each_event_once(broker: TestBroker) {

@@ -5,7 +5,7 @@ use erp_kit::auth::TenantId;
 use erp_proto::erp::events::v1::{EmployeeHired, EventEnvelope};
 use prost::Message as _;
 use rdkafka::Message;
-use sea_orm::TransactionTrait;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use tokio_util::sync::CancellationToken;
 
 use erp_testkit::broker::TestBroker;
@@ -13,15 +13,86 @@ use erp_testkit::broker::TestBroker;
 use crate::{
     on_both_brokers,
     support::{
-        SERVICE, TOPIC, database, drain_outbox, eventually, header, hired, key, message_count,
-        read_messages, relay, stage_committed, unpublished,
+        SERVICE, TOPIC, count, database, drain_outbox, eventually, header, hired, key,
+        message_count, read_messages, relay, stage_committed, staged_envelope, unpublished,
     },
 };
 
 on_both_brokers!(
     a_rolled_back_stage_publishes_nothing_and_a_committed_one_publishes_once,
     events_written_while_the_broker_is_down_are_all_delivered_in_order_when_it_returns,
+    a_refused_row_holds_back_only_its_aggregate_and_its_order_survives,
 );
+
+async fn a_refused_row_holds_back_only_its_aggregate_and_its_order_survives(broker: TestBroker) {
+    let (_database, db) = database().await;
+    let kafka = broker.kafka();
+    let outbox = Outbox::new(SERVICE);
+    let tenant = TenantId::new("tenant-refused");
+    // Over the producer's message.max.bytes (1,000,000): refused every time it is sent.
+    let oversize = "x".repeat(1_200_000);
+    let mut ids = Vec::new();
+    for (seq, (aggregate, position)) in [
+        ("emp-stuck", oversize.as_str()),
+        ("emp-stuck", "second"),
+        ("emp-free", "engineer"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let staged = outbox
+            .stage(
+                &db,
+                &tenant,
+                aggregate,
+                &hired(aggregate, seq as u64, position),
+            )
+            .await
+            .expect("staged");
+        ids.push(staged.event_id);
+    }
+
+    let relay = relay(&db, &kafka);
+    for _ in 0..3 {
+        // Refusals are expected: the round answers how many went out, or the error.
+        let _ = relay.publish_pending().await;
+        // Past the refused row's backoff (the test relay's is at most 0.5 s).
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    assert_eq!(
+        message_count(&kafka, TOPIC),
+        1,
+        "the other aggregate's event went out, once; the stuck one's second event waited"
+    );
+    assert_eq!(key(&read_messages(&kafka, TOPIC, 1).await[0]), "emp-free");
+    let attempts = |event_id: &str| {
+        format!(
+            "SELECT CAST(attempts AS BIGINT) AS count FROM outbox_events WHERE event_id = '{event_id}'"
+        )
+    };
+    assert_eq!(count(&db, &attempts(&ids[0])).await, 3, "tried each round");
+    assert_eq!(count(&db, &attempts(&ids[1])).await, 0, "never sent");
+
+    // An operator shrinks the refused event: both go out, in order, once each.
+    let mut envelope = staged_envelope(&db, "emp-stuck").await;
+    envelope.payload = hired("emp-stuck", 0, "first").encode_to_vec();
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE outbox_events SET envelope = $1 WHERE event_id = $2",
+        [envelope.encode_to_vec().into(), ids[0].clone().into()],
+    ))
+    .await
+    .expect("shrunk");
+    drain_outbox(&relay).await;
+    assert_eq!(message_count(&kafka, TOPIC), 3);
+    let stuck: Vec<String> = read_messages(&kafka, TOPIC, 3)
+        .await
+        .iter()
+        .filter(|message| key(message) == "emp-stuck")
+        .filter_map(|message| header(message, HEADER_EVENT_ID))
+        .collect();
+    assert_eq!(stuck, ids[..2]);
+}
 
 async fn a_rolled_back_stage_publishes_nothing_and_a_committed_one_publishes_once(
     broker: TestBroker,
@@ -167,4 +238,38 @@ async fn events_written_while_the_broker_is_down_are_all_delivered_in_order_when
             envelope.aggregate_id
         );
     }
+}
+
+#[tokio::test]
+async fn published_rows_are_deleted_after_their_retention_and_unpublished_ones_never() {
+    let (_database, db) = database().await;
+    let broker = TestBroker::mock();
+    let kafka = broker.kafka();
+    let ids = stage_committed(&db, &[("emp-old".to_owned(), 1), ("emp-new".to_owned(), 2)]).await;
+    drain_outbox(&relay(&db, &kafka)).await;
+    stage_committed(&db, &[("emp-pending".to_owned(), 3)]).await;
+    // The first row was published eight days ago; the pending one was staged as long ago.
+    db.execute_unprepared(&format!(
+        "UPDATE outbox_events SET published_at = NOW() - INTERVAL '8 days' WHERE event_id = '{}'",
+        ids[0]
+    ))
+    .await
+    .expect("aged");
+    db.execute_unprepared(
+        "UPDATE outbox_events SET created_at = NOW() - INTERVAL '8 days' WHERE aggregate_id = 'emp-pending'",
+    )
+    .await
+    .expect("aged");
+
+    relay(&db, &kafka).purge_published().await;
+    let left = |aggregate: &str| {
+        format!("SELECT COUNT(*) AS count FROM outbox_events WHERE aggregate_id = '{aggregate}'")
+    };
+    assert_eq!(
+        count(&db, &left("emp-old")).await,
+        0,
+        "past the 7-day default"
+    );
+    assert_eq!(count(&db, &left("emp-new")).await, 1, "recently published");
+    assert_eq!(count(&db, &left("emp-pending")).await, 1, "never published");
 }

@@ -13,8 +13,9 @@ use erp_events::{
     RelayConfig,
 };
 use erp_kit::auth::TenantId;
-use erp_proto::erp::events::v1::EmployeeHired;
+use erp_proto::erp::events::v1::{EmployeeHired, EventEnvelope};
 use erp_testkit::TestDatabase;
+use prost::Message as _;
 use rdkafka::{
     ClientConfig, Message,
     consumer::{BaseConsumer, Consumer, StreamConsumer},
@@ -32,6 +33,10 @@ pub const SERVICE: &str = "erp-hrm-service";
 pub const FAIL_TWICE: &str = "fail-twice";
 /// In the payload's `position`: fail permanently.
 pub const POISON: &str = "poison";
+/// In the payload's `position`: panic.
+pub const PANIC: &str = "panic";
+/// In the payload's `position`: stage a follow-up event for `<aggregate>-follow-up`.
+pub const FOLLOW_UP: &str = "follow-up";
 
 pub struct Migrator;
 
@@ -194,6 +199,14 @@ impl EventHandler for RecordingHandler {
         };
         match payload.position.as_str() {
             POISON => return Err(HandlerError::Permanent("poison pill".to_owned())),
+            PANIC => panic!("scripted panic"),
+            FOLLOW_UP => {
+                let aggregate = format!("{}-follow-up", event.envelope.aggregate_id);
+                Outbox::new(SERVICE)
+                    .stage(txn, &event.tenant(), &aggregate, &hired(&aggregate, 1, "x"))
+                    .await
+                    .map_err(|error| HandlerError::Transient(error.to_string()))?;
+            }
             FAIL_TWICE if attempt <= 2 => {
                 return Err(HandlerError::Transient(format!(
                     "scripted failure {attempt}"
@@ -284,4 +297,22 @@ pub fn header(message: &OwnedMessage, name: &str) -> Option<String> {
 
 pub fn key(message: &OwnedMessage) -> String {
     String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned()
+}
+
+/// The envelope of the first outbox row of `aggregate`.
+pub async fn staged_envelope(db: &DatabaseConnection, aggregate: &str) -> EventEnvelope {
+    #[derive(FromQueryResult)]
+    struct Row {
+        envelope: Vec<u8>,
+    }
+    let row = Row::find_by_statement(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT envelope FROM outbox_events WHERE aggregate_id = $1 ORDER BY id",
+        [aggregate.into()],
+    ))
+    .one(db)
+    .await
+    .expect("outbox")
+    .unwrap_or_else(|| panic!("no outbox row for {aggregate}"));
+    EventEnvelope::decode(row.envelope.as_slice()).expect("an envelope")
 }
