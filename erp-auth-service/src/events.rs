@@ -63,6 +63,9 @@ impl EventHandler for DisableLoginOfTerminatedEmployee {
             // The login was deleted or never existed here: nothing to disable.
             Err(Error::NotFound(_)) => Ok(()),
             Err(Error::Unexpected(error)) => Err(HandlerError::Transient(format!("{error:#}"))),
+            Err(error @ (Error::Unavailable(_) | Error::Conflict(_))) => {
+                Err(HandlerError::Transient(error.to_string()))
+            }
             Err(other) => Err(HandlerError::Permanent(other.to_string())),
         }
     }

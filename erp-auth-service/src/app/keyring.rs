@@ -22,6 +22,16 @@ use crate::{
 /// How long a replica signs with the key it loaded before looking for a newer one.
 const SIGNER_CACHE: Duration = Duration::from_secs(10);
 
+/// How long past its tokens' lifetime a retired key stays published: other replicas may
+/// sign with it for [`SIGNER_CACHE`] after the rotation, and verifiers accept an expired
+/// token for their clock leeway (30 s by default; a minute covers it).
+const RETIRED_KEY_GRACE: Duration = Duration::from_secs(SIGNER_CACHE.as_secs() + 60);
+
+/// How long a retired key stays in the JWKS: every token it may have signed is expired.
+fn publication_after_retirement(access_ttl: TimeDelta) -> TimeDelta {
+    access_ttl + TimeDelta::from_std(RETIRED_KEY_GRACE).unwrap_or(TimeDelta::MAX)
+}
+
 /// The current signing key and rotation.
 pub struct Keyring {
     db: DatabaseConnection,
@@ -93,7 +103,12 @@ impl Keyring {
 
     /// The published public keys (GetJwks).
     pub async fn published(&self) -> Result<Vec<Jwk>> {
-        store::keys::published(&self.db, self.access_ttl, chrono::Utc::now()).await
+        store::keys::published(
+            &self.db,
+            publication_after_retirement(self.access_ttl),
+            chrono::Utc::now(),
+        )
+        .await
     }
 }
 
@@ -113,8 +128,12 @@ impl StoreKeySource {
 #[async_trait]
 impl KeySource for StoreKeySource {
     async fn fetch(&self) -> std::result::Result<Vec<Jwk>, KeySourceError> {
-        store::keys::published(&self.db, self.access_ttl, chrono::Utc::now())
-            .await
-            .map_err(|error| KeySourceError(error.to_string()))
+        store::keys::published(
+            &self.db,
+            publication_after_retirement(self.access_ttl),
+            chrono::Utc::now(),
+        )
+        .await
+        .map_err(|error| KeySourceError(error.to_string()))
     }
 }

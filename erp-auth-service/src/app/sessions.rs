@@ -1,7 +1,7 @@
 //! Login, refresh rotation, logout and token validation.
 
 use chrono::{DateTime, Utc};
-use erp_kit::auth::{Claims, TenantId};
+use erp_kit::auth::{AuthContext, Claims, TenantId};
 use sea_orm::TransactionTrait;
 use secrecy::SecretString;
 
@@ -18,11 +18,21 @@ use crate::{
     store::{self, tenants::TenantRecord, users::UserRecord},
 };
 
-fn locked_out() -> Error {
+pub(super) fn locked_out() -> Error {
     Error::ResourceExhausted {
         reason: "ERP:AUTH:LOCKED_OUT",
         message: "too many failed logins; try again later".to_owned(),
     }
+}
+
+/// The lockout counter of one login (tenant slug and email, as typed, normalised): login
+/// failures and wrong current passwords at ChangePassword count against it alike.
+pub(super) fn account_key(slug: &str, email: &str) -> String {
+    format!(
+        "account:{}:{}",
+        slug.trim().to_ascii_lowercase(),
+        email.trim().to_lowercase()
+    )
 }
 
 const INVALID_CREDENTIALS: &str = "the tenant, email or password is not valid";
@@ -72,7 +82,7 @@ impl Auth {
         let policy = self.settings.lockout;
         let slug = attempt.tenant_slug.trim().to_ascii_lowercase();
         let email_key = attempt.email.trim().to_lowercase();
-        let account_key = format!("account:{slug}:{email_key}");
+        let account_key = account_key(&slug, &email_key);
         let source_key = attempt
             .source
             .as_ref()
@@ -131,7 +141,14 @@ impl Auth {
         let tenant_id = tenant.id();
         if verification == Verification::MatchNeedsRehash {
             let hash = self.hash_password(attempt.password).await?;
-            store::users::set_password_hash(&self.db, &tenant_id, &user.row.id, hash).await?;
+            store::users::rehash_password(
+                &self.db,
+                &tenant_id,
+                &user.row.id,
+                &user.row.password_hash,
+                hash,
+            )
+            .await?;
         }
         let txn = self.db.begin().await?;
         store::users::touch_login(&txn, &tenant_id, &user.row.id).await?;
@@ -240,6 +257,18 @@ impl Auth {
         {
             let tenant = TenantId::new(found.token.tenant_id);
             store::sessions::revoke(&self.db, &tenant, &found.session.id, "logout").await?;
+        }
+        Ok(())
+    }
+
+    /// Refuses a caller whose session was revoked since their token was issued (logout,
+    /// a disabled user, a password change, refresh-token reuse). Tokens without a session
+    /// (operator tokens) have nothing to revoke.
+    pub async fn check_session_live(&self, caller: &AuthContext) -> Result<()> {
+        if let Some(session) = &caller.claims.sid
+            && store::sessions::is_revoked(&self.db, &caller.tenant_id, session).await?
+        {
+            return Err(Error::Unauthenticated("the session was revoked"));
         }
         Ok(())
     }

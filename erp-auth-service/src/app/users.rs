@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use super::{Auth, tenants::user_created};
 use crate::{
     domain::{
+        lockout::AttemptKey,
         password::{NewPassword, Verification},
         role::{
             BUILT_IN_ROLES, BuiltInRole, DATA_PERMISSIONS, PLATFORM_PREFIX, RoleName,
@@ -68,40 +69,80 @@ pub struct RoleView {
     pub built_in: bool,
 }
 
+/// The built-in role that administers a tenant; a tenant always keeps one active holder.
+const TENANT_ADMIN: &str = "tenant_admin";
+
 impl Auth {
-    async fn check_roles_exist(
+    /// Refuses roles that are neither built in nor the tenant's custom roles, each on the
+    /// request field it came from.
+    async fn check_roles_exist<'r>(
         &self,
         tenant: &TenantId,
-        roles: &[RoleName],
-        field: &str,
+        roles: impl IntoIterator<Item = (String, &'r str)>,
     ) -> Result<()> {
         let custom = store::roles::permission_map(&self.db, tenant).await?;
         let mut errors = erp_kit::error::ValidationError::new();
-        for (index, role) in roles.iter().enumerate() {
-            if BuiltInRole::find(role.as_str()).is_none() && !custom.contains_key(role.as_str()) {
-                errors.add(
-                    format!("{field}[{index}]"),
-                    format!("the role {} does not exist", role.as_str()),
-                );
+        for (field, role) in roles {
+            if BuiltInRole::find(role).is_none() && !custom.contains_key(role) {
+                errors.add(field, format!("the role {role} does not exist"));
             }
         }
         Ok(errors.into_result()?)
     }
 
-    /// Refuses roles that grant a permission the caller does not hold: nobody hands out
-    /// more than they have (an HR manager may create employees, not tenant admins).
-    async fn check_no_escalation(&self, caller: &AuthContext, roles: &[RoleName]) -> Result<()> {
+    /// Refuses `roles` when they grant a permission the caller does not hold. Nobody hands
+    /// out more than they have (an HR manager may create employees, not tenant admins),
+    /// and nobody manages a user who holds more than they do (an HR manager may disable
+    /// an employee's login, not a tenant admin's).
+    async fn check_within_callers_permissions(
+        &self,
+        caller: &AuthContext,
+        roles: &[String],
+        refusal: &'static str,
+    ) -> Result<()> {
         let custom = store::roles::permission_map(&self.db, &caller.tenant_id).await?;
-        let names: Vec<String> = roles.iter().map(|role| role.as_str().to_owned()).collect();
-        let granted = effective_permissions(&names, &custom, &self.known_permissions);
+        let granted = effective_permissions(roles, &custom, &self.known_permissions);
         if let Some(missing) = granted
             .iter()
             .find(|permission| !caller.has_permission(permission))
         {
-            tracing::info!(%missing, "refused a role grant beyond the caller's own permissions");
-            return Err(Error::PermissionDenied(
-                "these roles grant permissions you do not hold",
-            ));
+            tracing::info!(%missing, refusal, "refused: beyond the caller's own permissions");
+            return Err(Error::PermissionDenied(refusal));
+        }
+        Ok(())
+    }
+
+    /// Refuses acting on `target` when its roles grant more than the caller holds.
+    async fn check_may_manage(&self, caller: &AuthContext, target: &UserRecord) -> Result<()> {
+        self.check_within_callers_permissions(
+            caller,
+            &target.roles,
+            "this user holds permissions you do not hold",
+        )
+        .await
+    }
+
+    /// Refuses taking the tenant's last active administrator away (disabling them or
+    /// revoking their role), which would leave nobody able to manage the tenant. Run it
+    /// inside the transaction that makes the change, after [`lock_tenant`].
+    async fn check_not_last_admin(
+        &self,
+        txn: &impl ConnectionTrait,
+        tenant: &TenantId,
+        target: &UserRecord,
+    ) -> Result<()> {
+        let is_active_admin =
+            target.is_active() && target.roles.iter().any(|role| role == TENANT_ADMIN);
+        if is_active_admin
+            && store::users::count_active_holders(txn, tenant, TENANT_ADMIN, &target.row.id).await?
+                == 0
+        {
+            return Err(Error::FailedPrecondition {
+                reason: "ERP:AUTH:LAST_ADMIN",
+                message: "this is the tenant's last active administrator; make another user \
+                          tenant_admin first"
+                    .to_owned(),
+            });
         }
         Ok(())
     }
@@ -109,19 +150,29 @@ impl Auth {
     /// Creates a user in the caller's tenant, within the plan's user limit.
     pub async fn create_user(&self, caller: &AuthContext, new: NewUser) -> Result<UserRecord> {
         let tenant = &caller.tenant_id;
-        self.check_roles_exist(tenant, &new.roles, "roles").await?;
-        self.check_no_escalation(caller, &new.roles).await?;
+        self.check_roles_exist(
+            tenant,
+            new.roles
+                .iter()
+                .enumerate()
+                .map(|(index, role)| (format!("roles[{index}]"), role.as_str())),
+        )
+        .await?;
+        let role_names: Vec<String> = new
+            .roles
+            .iter()
+            .map(|role| role.as_str().to_owned())
+            .collect();
+        self.check_within_callers_permissions(
+            caller,
+            &role_names,
+            "these roles grant permissions you do not hold",
+        )
+        .await?;
         let password_hash = self.hash_password(new.password.secret().clone()).await?;
         let txn = self.db.begin().await?;
-        // Serialise user creation per tenant (PostgreSQL row lock) so two concurrent
-        // creations cannot both pass the user limit; SQLite serialises writes anyway.
-        if txn.get_database_backend() == DatabaseBackend::Postgres {
-            erp_db::scoped::<tenant::Entity>(tenant)
-                .find()
-                .lock_exclusive()
-                .one(&txn)
-                .await?;
-        }
+        // Two concurrent creations cannot both pass the user limit.
+        lock_tenant(&txn, tenant).await?;
         let record = store::tenants::get(&txn, tenant).await?;
         let active = store::users::count_active(&txn, tenant).await?;
         if !record.plan.admits_another_user(active) {
@@ -134,11 +185,6 @@ impl Auth {
                 ),
             });
         }
-        let roles: Vec<String> = new
-            .roles
-            .iter()
-            .map(|role| role.as_str().to_owned())
-            .collect();
         let user = store::users::insert(
             &txn,
             tenant,
@@ -146,7 +192,7 @@ impl Auth {
                 email: &new.email,
                 display_name: &new.display_name,
                 password_hash,
-                roles: &roles,
+                roles: &role_names,
                 employee_id: new.employee_id.as_deref(),
                 created_by: &caller.user_id,
             },
@@ -171,6 +217,10 @@ impl Auth {
         filter: &UserFilter,
         page: Option<&PageRequest>,
     ) -> Result<(Vec<UserRecord>, PageResponse)> {
+        if let Some(role) = &filter.role {
+            self.check_roles_exist(&caller.tenant_id, [("role".to_owned(), role.as_str())])
+                .await?;
+        }
         store::users::list(&self.db, &caller.tenant_id, &self.page_tokens, filter, page).await
     }
 
@@ -181,6 +231,8 @@ impl Auth {
         id: &str,
         update: UserUpdate,
     ) -> Result<UserRecord> {
+        let target = store::users::get(&self.db, &caller.tenant_id, id).await?;
+        self.check_may_manage(caller, &target).await?;
         store::users::update(
             &self.db,
             &caller.tenant_id,
@@ -202,15 +254,24 @@ impl Auth {
         id: &str,
         reason: &str,
     ) -> Result<UserRecord> {
+        let tenant = &caller.tenant_id;
+        let target = store::users::get(&self.db, tenant, id).await?;
+        self.check_may_manage(caller, &target).await?;
         let txn = self.db.begin().await?;
+        lock_tenant(&txn, tenant).await?;
+        let target = store::users::get(&txn, tenant, id).await?;
+        self.check_not_last_admin(&txn, tenant, &target).await?;
         let user = self
-            .disable_user_in(&txn, &caller.tenant_id, id, reason, &caller.user_id)
+            .disable_user_in(&txn, tenant, id, reason, &caller.user_id)
             .await?;
         txn.commit().await?;
         Ok(user)
     }
 
-    /// Disables a user within `txn` (also used by the EmployeeTerminated consumer).
+    /// Disables a user within `txn` (also used by the EmployeeTerminated consumer, which
+    /// disables a leaver's login even when it is the tenant's last administrator's). An
+    /// already disabled user is left as it is; a concurrent edit of the user (its version)
+    /// does not stop it.
     pub(crate) async fn disable_user_in(
         &self,
         txn: &impl ConnectionTrait,
@@ -219,11 +280,19 @@ impl Auth {
         reason: &str,
         actor: &str,
     ) -> Result<UserRecord> {
-        let current = store::users::get(txn, tenant, id).await?;
-        if !current.is_active() {
-            return Ok(current);
+        let changed = store::users::change_status(
+            txn,
+            tenant,
+            id,
+            UserStatus::Active,
+            UserStatus::Disabled,
+            actor,
+        )
+        .await?;
+        let user = store::users::get(txn, tenant, id).await?;
+        if !changed {
+            return Ok(user);
         }
-        let user = store::users::set_status(txn, tenant, id, UserStatus::Disabled, actor).await?;
         store::sessions::revoke_all_of_user(txn, tenant, id, None, "user disabled").await?;
         self.outbox
             .stage(
@@ -249,6 +318,21 @@ impl Auth {
     ) -> Result<()> {
         let tenant = &caller.tenant_id;
         let user = store::users::get(&self.db, tenant, &caller.user_id).await?;
+        // A stolen access token must not turn into unlimited guesses at the password:
+        // wrong current passwords count against the same lockout as failed logins.
+        let slug = store::tenants::get(&self.db, tenant).await?.row.slug;
+        let account_key = super::sessions::account_key(&slug, user.row.email.as_str());
+        let reservation = store::attempts::reserve(
+            &self.db,
+            &self.settings.lockout,
+            AttemptKey::Account,
+            &account_key,
+            chrono::Utc::now(),
+        )
+        .await?;
+        if reservation != store::attempts::Reservation::Allowed {
+            return Err(super::sessions::locked_out());
+        }
         let hasher = self.hasher.clone();
         let stored = user.row.password_hash.clone();
         let verification = tokio::task::spawn_blocking(move || hasher.verify(&old, &stored))
@@ -257,6 +341,7 @@ impl Auth {
         if verification == Verification::Mismatch {
             return Err(Error::field("old_password", "is not the current password"));
         }
+        store::attempts::clear(&self.db, &account_key).await?;
         let hash = self.hash_password(new.secret().clone()).await?;
         let txn = self.db.begin().await?;
         store::users::set_password_hash(&txn, tenant, &caller.user_id, hash).await?;
@@ -323,6 +408,15 @@ impl Auth {
             }
         }
         errors.into_result()?;
+        if let Some(missing) = permissions
+            .iter()
+            .find(|permission| !caller.has_permission(permission))
+        {
+            tracing::info!(%missing, "refused a custom role beyond the caller's own permissions");
+            return Err(Error::PermissionDenied(
+                "a role cannot grant permissions you do not hold",
+            ));
+        }
         let role = store::roles::insert(
             &self.db,
             &caller.tenant_id,
@@ -348,11 +442,19 @@ impl Auth {
         user_id: &str,
         role: RoleName,
     ) -> Result<UserRecord> {
-        self.check_roles_exist(&caller.tenant_id, std::slice::from_ref(&role), "role")
+        let tenant = &caller.tenant_id;
+        self.check_roles_exist(tenant, [("role".to_owned(), role.as_str())])
             .await?;
-        store::users::get(&self.db, &caller.tenant_id, user_id).await?;
-        store::users::assign_role(&self.db, &caller.tenant_id, user_id, role.as_str()).await?;
-        store::users::get(&self.db, &caller.tenant_id, user_id).await
+        let target = store::users::get(&self.db, tenant, user_id).await?;
+        self.check_may_manage(caller, &target).await?;
+        self.check_within_callers_permissions(
+            caller,
+            &[role.as_str().to_owned()],
+            "this role grants permissions you do not hold",
+        )
+        .await?;
+        store::users::assign_role(&self.db, tenant, user_id, role.as_str()).await?;
+        store::users::get(&self.db, tenant, user_id).await
     }
 
     /// Revokes a role from a user of the caller's tenant.
@@ -362,9 +464,21 @@ impl Auth {
         user_id: &str,
         role: RoleName,
     ) -> Result<UserRecord> {
-        store::users::get(&self.db, &caller.tenant_id, user_id).await?;
-        store::users::revoke_role(&self.db, &caller.tenant_id, user_id, role.as_str()).await?;
-        store::users::get(&self.db, &caller.tenant_id, user_id).await
+        let tenant = &caller.tenant_id;
+        self.check_roles_exist(tenant, [("role".to_owned(), role.as_str())])
+            .await?;
+        let target = store::users::get(&self.db, tenant, user_id).await?;
+        self.check_may_manage(caller, &target).await?;
+        let txn = self.db.begin().await?;
+        if role.as_str() == TENANT_ADMIN {
+            lock_tenant(&txn, tenant).await?;
+            let target = store::users::get(&txn, tenant, user_id).await?;
+            self.check_not_last_admin(&txn, tenant, &target).await?;
+        }
+        store::users::revoke_role(&txn, tenant, user_id, role.as_str()).await?;
+        let user = store::users::get(&txn, tenant, user_id).await?;
+        txn.commit().await?;
+        Ok(user)
     }
 
     /// Every permission with a description.
@@ -381,6 +495,19 @@ impl Auth {
             })
             .collect()
     }
+}
+
+/// Serialises changes that count the tenant's users (the plan's user limit, the last
+/// administrator) with a row lock on the tenant (PostgreSQL); SQLite serialises writes.
+async fn lock_tenant(txn: &impl ConnectionTrait, tenant: &TenantId) -> Result<()> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        erp_db::scoped::<tenant::Entity>(tenant)
+            .find()
+            .lock_exclusive()
+            .one(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// "hrm.employee.write" → "write hrm employee".

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use erp_kit::{auth::auth_context, error::ValidationError};
+use erp_kit::{
+    auth::{AuthContext, auth_context},
+    error::ValidationError,
+};
 use erp_proto::erp::auth::v1::{self as proto, auth_service_server::AuthService};
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{Request, Response, Status};
@@ -27,6 +30,15 @@ impl AuthGrpc {
     /// Handlers over the use cases.
     pub fn new(auth: Arc<Auth>) -> Self {
         Self { auth }
+    }
+
+    /// The verified caller, if their session is still live: the identity service itself
+    /// does not take orders from a logged-out, disabled or password-changed session for
+    /// the rest of its token's life (other services accept the token until it expires).
+    async fn live_caller<T>(&self, request: &Request<T>) -> Result<AuthContext, Status> {
+        let caller = auth_context(request)?.clone();
+        self.auth.check_session_live(&caller).await?;
+        Ok(caller)
     }
 }
 
@@ -113,7 +125,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::CreateTenantRequest>,
     ) -> Reply<proto::CreateTenantResponse> {
-        let actor = auth_context(&request)?.user_id.clone();
+        let actor = self.live_caller(&request).await?.user_id.clone();
         let request = request.into_inner();
         let mut errors = ValidationError::new();
         let slug = errors.check("slug", TenantSlug::parse(&request.slug));
@@ -174,7 +186,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::GetTenantRequest>,
     ) -> Reply<proto::GetTenantResponse> {
-        let caller = auth_context(&request)?.clone();
+        let caller = self.live_caller(&request).await?;
         let mut errors = ValidationError::new();
         let id = require_id(&mut errors, "tenant_id", &request.get_ref().tenant_id);
         let Some(id) = id else {
@@ -207,7 +219,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::CreateUserRequest>,
     ) -> Reply<proto::CreateUserResponse> {
-        let caller = auth_context(&request)?.clone();
+        let caller = self.live_caller(&request).await?;
         let request = request.into_inner();
         let mut errors = ValidationError::new();
         let email = parse_email(&mut errors, "email", &request.email);
@@ -255,7 +267,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::GetUserRequest>,
     ) -> Reply<proto::GetUserResponse> {
-        let caller = auth_context(&request)?.clone();
+        let caller = self.live_caller(&request).await?;
         let mut errors = ValidationError::new();
         let Some(id) = require_id(&mut errors, "user_id", &request.get_ref().user_id) else {
             return Err(crate::error::Error::from(errors).into());
@@ -270,7 +282,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::ListUsersRequest>,
     ) -> Reply<proto::ListUsersResponse> {
-        let caller = auth_context(&request)?.clone();
+        let caller = self.live_caller(&request).await?;
         let request = request.into_inner();
         let mut errors = ValidationError::new();
         let status = match proto::UserStatus::try_from(request.status) {
@@ -302,7 +314,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::UpdateUserRequest>,
     ) -> Reply<proto::UpdateUserResponse> {
-        let caller = auth_context(&request)?.clone();
+        let caller = self.live_caller(&request).await?;
         let request = request.into_inner();
         let mut errors = ValidationError::new();
         let id = require_id(&mut errors, "user_id", &request.user_id);
@@ -350,7 +362,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::DisableUserRequest>,
     ) -> Reply<proto::DisableUserResponse> {
-        let caller = auth_context(&request)?.clone();
+        let caller = self.live_caller(&request).await?;
         let request = request.into_inner();
         let mut errors = ValidationError::new();
         let id = require_id(&mut errors, "user_id", &request.user_id);
@@ -381,7 +393,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::ChangePasswordRequest>,
     ) -> Reply<proto::ChangePasswordResponse> {
-        let caller = auth_context(&request)?.clone();
+        let caller = self.live_caller(&request).await?;
         let request = request.into_inner();
         let mut errors = ValidationError::new();
         let old = required_secret(&mut errors, "old_password", request.old_password);
@@ -398,7 +410,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::ListRolesRequest>,
     ) -> Reply<proto::ListRolesResponse> {
-        let caller = auth_context(&request)?.clone();
+        let caller = self.live_caller(&request).await?;
         let roles = self.auth.list_roles(&caller).await?;
         reply(proto::ListRolesResponse {
             roles: roles
@@ -417,7 +429,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::CreateRoleRequest>,
     ) -> Reply<proto::CreateRoleResponse> {
-        let caller = auth_context(&request)?.clone();
+        let caller = self.live_caller(&request).await?;
         let request = request.into_inner();
         let mut errors = ValidationError::new();
         let name = parse_role(&mut errors, "name", &request.name);
@@ -465,7 +477,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::AssignRoleRequest>,
     ) -> Reply<proto::AssignRoleResponse> {
-        let caller = auth_context(&request)?.clone();
+        let caller = self.live_caller(&request).await?;
         let request = request.into_inner();
         let (id, role) = user_and_role(&request.user_id, &request.role)?;
         let user = self.auth.assign_role(&caller, &id, role).await?;
@@ -478,7 +490,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::RevokeRoleRequest>,
     ) -> Reply<proto::RevokeRoleResponse> {
-        let caller = auth_context(&request)?.clone();
+        let caller = self.live_caller(&request).await?;
         let request = request.into_inner();
         let (id, role) = user_and_role(&request.user_id, &request.role)?;
         let user = self.auth.revoke_role(&caller, &id, role).await?;

@@ -72,7 +72,7 @@ pub async fn rotate(db: &impl ConnectionTrait, kek: &KeyEncryptionKey) -> Result
 /// The public keys that may have signed an unexpired token: the current one first.
 pub async fn published(
     db: &impl ConnectionTrait,
-    access_token_ttl: TimeDelta,
+    kept_after_retirement: TimeDelta,
     now: DateTime<Utc>,
 ) -> Result<Vec<Jwk>> {
     let rows = signing_key::Entity::find()
@@ -83,7 +83,7 @@ pub async fn published(
         .into_iter()
         .filter(|row| {
             row.retired_at
-                .is_none_or(|retired| retired + access_token_ttl > now)
+                .is_none_or(|retired| retired + kept_after_retirement > now)
         })
         .map(|row| Jwk {
             kid: row.kid,

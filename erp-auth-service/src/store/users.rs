@@ -7,6 +7,7 @@ use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait},
 };
 
 use super::entities::{user, user_role};
@@ -281,23 +282,59 @@ pub async fn update(
     get(db, tenant, id).await
 }
 
-/// Sets the status (bumping the version).
-pub async fn set_status(
+/// Moves the user from status `from` to `to` (one conditional UPDATE, bumping the
+/// version); false when the user was not in `from`. No version check: a status change
+/// must not fail because someone renamed the user meanwhile.
+pub async fn change_status(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     id: &str,
-    status: UserStatus,
+    from: UserStatus,
+    to: UserStatus,
     actor: &str,
-) -> Result<UserRecord> {
-    let current = get(db, tenant, id).await?;
-    let row = user::ActiveModel {
-        status: Set(status.as_str().to_owned()),
-        updated_at: Set(erp_db::time::now()),
-        updated_by: Set(actor.to_owned()),
-        ..Default::default()
-    };
-    update_versioned(db, tenant, id.to_owned(), current.row.version, row).await?;
-    get(db, tenant, id).await
+) -> Result<bool> {
+    let updated = scoped::<user::Entity>(tenant)
+        .update_many()
+        .col_expr(user::Column::Status, Expr::value(to.as_str()))
+        .col_expr(
+            user::Column::Version,
+            Expr::col(user::Column::Version).add(1),
+        )
+        .col_expr(user::Column::UpdatedAt, Expr::value(erp_db::time::now()))
+        .col_expr(user::Column::UpdatedBy, Expr::value(actor))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::Status.eq(from.as_str()))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        // Not in `from`, or not there at all: the latter is NOT_FOUND.
+        get(db, tenant, id).await?;
+    }
+    Ok(updated.rows_affected == 1)
+}
+
+/// How many active users of the tenant, other than `except`, hold `role`.
+pub async fn count_active_holders(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    role: &str,
+    except: &str,
+) -> Result<u64> {
+    let holders: Vec<String> = scoped::<user_role::Entity>(tenant)
+        .find()
+        .filter(user_role::Column::Role.eq(role))
+        .filter(user_role::Column::UserId.ne(except))
+        .select_only()
+        .column(user_role::Column::UserId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(scoped::<user::Entity>(tenant)
+        .find()
+        .filter(user::Column::Id.is_in(holders))
+        .filter(user::Column::Status.eq(UserStatus::Active.as_str()))
+        .count(db)
+        .await?)
 }
 
 /// Stores a new password hash.
@@ -307,30 +344,46 @@ pub async fn set_password_hash(
     id: &str,
     hash: String,
 ) -> Result<()> {
-    scoped::<user::Entity>(tenant)
-        .update_many()
-        .col_expr(
-            user::Column::PasswordHash,
-            sea_orm::sea_query::Expr::value(hash),
-        )
-        .col_expr(
-            user::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(erp_db::time::now()),
-        )
-        .filter(user::Column::Id.eq(id))
-        .exec(db)
-        .await?;
+    replace_password_hash(db, tenant, id, None, hash).await?;
     Ok(())
+}
+
+/// Stores a new password hash only if the stored one is still `verified` (a login's
+/// rehash under new parameters must not undo a password change made meanwhile); true
+/// when it was replaced.
+pub async fn rehash_password(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    verified: &str,
+    hash: String,
+) -> Result<bool> {
+    replace_password_hash(db, tenant, id, Some(verified), hash).await
+}
+
+async fn replace_password_hash(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    only_if: Option<&str>,
+    hash: String,
+) -> Result<bool> {
+    let mut update = scoped::<user::Entity>(tenant)
+        .update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(hash))
+        .col_expr(user::Column::UpdatedAt, Expr::value(erp_db::time::now()))
+        .filter(user::Column::Id.eq(id));
+    if let Some(verified) = only_if {
+        update = update.filter(user::Column::PasswordHash.eq(verified));
+    }
+    Ok(update.exec(db).await?.rows_affected == 1)
 }
 
 /// Records a successful login.
 pub async fn touch_login(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> Result<()> {
     scoped::<user::Entity>(tenant)
         .update_many()
-        .col_expr(
-            user::Column::LastLoginAt,
-            sea_orm::sea_query::Expr::value(erp_db::time::now()),
-        )
+        .col_expr(user::Column::LastLoginAt, Expr::value(erp_db::time::now()))
         .filter(user::Column::Id.eq(id))
         .exec(db)
         .await?;

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use erp_kit::error::reason;
-use erp_proto::erp::auth::v1::CreateUserRequest;
+use erp_proto::erp::auth::v1::{ChangePasswordRequest, CreateUserRequest};
 use erp_testkit::wait::eventually;
 use tonic::Code;
 
@@ -98,4 +98,41 @@ async fn unknown_email_and_wrong_password_get_the_same_answer() {
         assert_eq!(status.code(), Code::Unauthenticated);
         assert_eq!(status.message(), unknown.message());
     }
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_at_change_password_lock_like_failed_logins() {
+    let app = spawn_app_with(|config| {
+        config.auth.lockout.max_failures_per_account = 3;
+    })
+    .await;
+    let tenant = app.tenant("guessy", 0).await;
+    let mut client = app.client().await;
+    let change = |old: &str| {
+        bearer(
+            ChangePasswordRequest {
+                old_password: old.to_owned(),
+                new_password: "Brand-new-password-1".to_owned(),
+            },
+            &tenant.admin_token,
+        )
+    };
+    for guess in 0..3 {
+        let wrong = client
+            .change_password(change(&format!("guess-{guess}-123456")))
+            .await
+            .expect_err("a wrong current password");
+        assert_eq!(wrong.code(), Code::InvalidArgument);
+    }
+    let locked = client
+        .change_password(change(ADMIN_PASSWORD))
+        .await
+        .expect_err("the account is locked, whatever the guess");
+    assert_eq!(locked.code(), Code::ResourceExhausted);
+    assert_eq!(reason(&locked).as_deref(), Some("ERP:AUTH:LOCKED_OUT"));
+    let login = app
+        .login("guessy", &tenant.admin_email, ADMIN_PASSWORD)
+        .await
+        .expect_err("and logins wait too");
+    assert_eq!(login.code(), Code::ResourceExhausted);
 }

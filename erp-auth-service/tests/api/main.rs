@@ -7,5 +7,6 @@ mod helpers;
 mod isolation;
 mod lifecycle;
 mod limits;
+mod privileges;
 mod tokens;
 mod validation;

@@ -213,7 +213,31 @@ async fn bad_input_on_every_rpc_is_invalid_argument_with_field_violations() {
             admin,
         ))
         .await,
-        &["role[0]"],
+        &["role"],
+    );
+    assert_fields(
+        "RevokeRole: unknown role",
+        c.revoke_role(bearer(
+            RevokeRoleRequest {
+                user_id: "someone".to_owned(),
+                role: "astronaut".to_owned(),
+            },
+            admin,
+        ))
+        .await,
+        &["role"],
+    );
+    assert_fields(
+        "ListUsers: unknown role",
+        c.list_users(bearer(
+            ListUsersRequest {
+                role: "astronaut".to_owned(),
+                ..Default::default()
+            },
+            admin,
+        ))
+        .await,
+        &["role"],
     );
     assert_fields(
         "RevokeRole",
