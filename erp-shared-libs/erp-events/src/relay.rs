@@ -5,7 +5,8 @@
 //! On PostgreSQL the batch is claimed with `FOR UPDATE SKIP LOCKED` under a transaction
 //! advisory lock: relays of several replicas never block each other, and only one
 //! publishes at a time, which keeps per-aggregate order across replicas. SQLite runs a
-//! single relay.
+//! single relay, and no transaction spans the broker's answer (it would hold the file's
+//! lock against the service's own writes).
 
 use std::{
     collections::HashSet,
@@ -159,20 +160,41 @@ impl Relay {
     /// aggregate's events out of order or twice for it. Rows of other aggregates go on.
     pub async fn publish_pending(&self) -> Result<usize, EventError> {
         let backend = self.db.get_database_backend();
-        let txn = self.db.begin().await?;
-        if backend == DatabaseBackend::Postgres {
-            let locked = txn
-                .query_one_raw(Statement::from_string(
-                    backend,
-                    format!("SELECT pg_try_advisory_xact_lock({RELAY_LOCK_KEY}) AS locked"),
-                ))
+        if backend != DatabaseBackend::Postgres {
+            // SQLite runs one relay, and a transaction held while the broker answers
+            // would hold the file's lock against every business write meanwhile (a broker
+            // that is down would make them fail): each statement commits on its own.
+            return self
+                .publish_round(&self.db, backend)
                 .await?
-                .and_then(|row| row.try_get::<bool>("", "locked").ok())
-                .unwrap_or(false);
-            if !locked {
-                return Ok(0);
-            }
+                .map_err(EventError::Kafka);
         }
+        let txn = self.db.begin().await?;
+        let locked = txn
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT pg_try_advisory_xact_lock({RELAY_LOCK_KEY}) AS locked"),
+            ))
+            .await?
+            .and_then(|row| row.try_get::<bool>("", "locked").ok())
+            .unwrap_or(false);
+        if !locked {
+            return Ok(0);
+        }
+        // The refused rows' new retry times commit even when nothing was published.
+        let outcome = self.publish_round(&txn, backend).await?;
+        txn.commit().await?;
+        outcome.map_err(EventError::Kafka)
+    }
+
+    /// Claims, publishes and marks one batch through `conn` (PostgreSQL: the round's
+    /// transaction holding the relay lock): how many were published, or the broker's
+    /// first refusal when none was.
+    async fn publish_round(
+        &self,
+        conn: &impl ConnectionTrait,
+        backend: DatabaseBackend,
+    ) -> Result<Result<usize, KafkaError>, EventError> {
         let now = erp_db::time::now();
         let mut claim = outbox_event::Entity::find()
             .filter(outbox_event::Column::PublishedAt.is_null())
@@ -200,9 +222,9 @@ impl Relay {
         if backend == DatabaseBackend::Postgres {
             claim = claim.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let rows = claim.all(&txn).await?;
+        let rows = claim.all(conn).await?;
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(Ok(0));
         }
 
         // Handed to the producer one by one, in id order: a row it refuses at once (too
@@ -252,7 +274,7 @@ impl Relay {
             outbox_event::Entity::update_many()
                 .col_expr(outbox_event::Column::PublishedAt, Expr::value(now))
                 .filter(outbox_event::Column::Id.is_in(published.clone()))
-                .exec(&txn)
+                .exec(conn)
                 .await?;
         }
         for (row, error) in &failed {
@@ -269,17 +291,16 @@ impl Relay {
                 )
                 .col_expr(outbox_event::Column::NextAttemptAt, Expr::value(retry_at))
                 .filter(outbox_event::Column::Id.eq(row.id))
-                .exec(&txn)
+                .exec(conn)
                 .await?;
         }
-        txn.commit().await?;
 
         self.metrics.published.inc_by(published.len() as u64);
         self.metrics.publish_failures.inc_by(failed.len() as u64);
-        match failed.first() {
-            Some((_, error)) if published.is_empty() => Err(EventError::Kafka(error.clone())),
+        Ok(match failed.first() {
+            Some((_, error)) if published.is_empty() => Err(error.clone()),
             _ => Ok(published.len()),
-        }
+        })
     }
 
     /// How long a row that failed `attempts` times before waits for its next attempt.
