@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -76,9 +79,39 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
 ) -> Result<DatabaseConnection, DbErr> {
     let db = connect(config).await?;
     if config.run_migrations {
-        M::up(&db, None).await?;
+        migrate::<M>(&db, config).await?;
     }
     Ok(db)
+}
+
+/// An arbitrary, fixed advisory-lock key: "one process migrates at a time" per database.
+const MIGRATION_LOCK_KEY: i64 = 0x6572_705f_6d69_6772; // "erp_migr"
+
+/// Applies the pending migrations of `M`. On PostgreSQL one process at a time: replicas
+/// that start together would otherwise both apply a migration, and the second fail. The
+/// lock is held by a transaction on a connection of its own, released when it ends.
+async fn migrate<M: MigratorTrait>(
+    db: &DatabaseConnection,
+    config: &DatabaseConfig,
+) -> Result<(), DbErr> {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return M::up(db, None).await;
+    }
+    let lock_connection = connect(&DatabaseConfig {
+        max_connections: 1,
+        min_connections: 0,
+        ..config.clone()
+    })
+    .await?;
+    let lock = lock_connection.begin().await?;
+    lock.execute_unprepared(&format!(
+        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+    ))
+    .await?;
+    let migrated = M::up(db, None).await;
+    lock.commit().await?;
+    lock_connection.close().await?;
+    migrated
 }
 
 /// A cheap query proving the database answers (readiness).

@@ -38,6 +38,24 @@ on_both_backends!(
     timestamps_round_trip_at_microsecond_precision,
 );
 
+#[tokio::test]
+async fn replicas_starting_together_migrate_one_at_a_time() {
+    let database = TestDatabase::postgres().await;
+    let config = database.config();
+    let replicas: Vec<_> = (0..4)
+        .map(|_| {
+            let config = config.clone();
+            tokio::spawn(async move { erp_db::connect_and_migrate::<Migrator>(&config).await })
+        })
+        .collect();
+    for replica in replicas {
+        replica
+            .await
+            .expect("joins")
+            .expect("every replica starts, whoever applied the migrations");
+    }
+}
+
 async fn connect(database: &TestDatabase) -> DatabaseConnection {
     erp_db::connect_and_migrate::<Migrator>(&database.config())
         .await
