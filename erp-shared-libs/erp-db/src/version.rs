@@ -19,7 +19,7 @@ pub trait Versioned: TenantOwned {
 
 /// Applies `changes` to the row `id` of `tenant` if its version is still
 /// `expected_version`, and returns the new version. Whatever `changes` says about the
-/// tenant and version columns is ignored.
+/// tenant, id and version columns is ignored.
 ///
 /// A changed row gives [`DbError::StaleVersion`]; a missing one (or another tenant's)
 /// gives [`DbError::NotFound`].
@@ -35,8 +35,9 @@ where
     A: ActiveModelTrait<Entity = E>,
     C: ConnectionTrait,
 {
-    // A change never moves a row to another tenant or sets its version by hand.
+    // A change never moves a row to another tenant, renames its id or sets its version.
     changes.not_set(E::tenant_column());
+    changes.not_set(E::id_column());
     changes.not_set(E::version_column());
     let updated = E::update_many()
         .set(changes)

@@ -297,43 +297,65 @@ impl<D: ErrorDomain> From<anyhow::Error> for ServiceError<D> {
     }
 }
 
-/// A database failure the caller can act on: retry later, or retry now.
+/// What kind of trouble a database error is, for callers that react to it differently.
+#[cfg(feature = "sea-orm")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseTrouble {
+    /// No connection could be had: the database is down or out of reach; retry later.
+    Unreachable,
+    /// The connection broke during a statement: whether it took effect is unknown.
+    ConnectionLost,
+    /// A concurrent transaction got in the way (a deadlock, a serialization failure, a
+    /// busy SQLite file); the whole transaction may be retried at once.
+    Conflict,
+}
+
+/// The trouble `error` is, if it is one of the kinds callers act on (anything else is a
+/// bug or a constraint, not a condition that passes).
+#[cfg(feature = "sea-orm")]
+pub fn database_trouble(error: &sea_orm::DbErr) -> Option<DatabaseTrouble> {
+    use sea_orm::{DbErr, RuntimeErr, sqlx::Error as SqlxError};
+    let sqlx_error = match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return Some(DatabaseTrouble::Unreachable),
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx_error))
+        | DbErr::Query(RuntimeErr::SqlxError(sqlx_error)) => sqlx_error,
+        _ => return None,
+    };
+    match &**sqlx_error {
+        SqlxError::PoolTimedOut | SqlxError::PoolClosed => Some(DatabaseTrouble::Unreachable),
+        SqlxError::Io(_) => Some(DatabaseTrouble::ConnectionLost),
+        SqlxError::Database(database) => match database.code().as_deref() {
+            // PostgreSQL: serialization_failure, deadlock_detected, lock_not_available;
+            // SQLite: BUSY, LOCKED, BUSY_RECOVERY, BUSY_SNAPSHOT.
+            Some("40001" | "40P01" | "55P03" | "5" | "6" | "261" | "517") => {
+                Some(DatabaseTrouble::Conflict)
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Database failures a caller can act on are not INTERNAL: an unreachable database is
+/// UNAVAILABLE (retry later), a conflicting transaction ABORTED (retry now). A connection
+/// lost mid-statement stays INTERNAL: the write may have happened, so it is not safe to
+/// invite a blind retry.
 #[cfg(feature = "sea-orm")]
 impl<D: ErrorDomain> From<sea_orm::DbErr> for ServiceError<D> {
     fn from(error: sea_orm::DbErr) -> Self {
-        use sea_orm::{DbErr, RuntimeErr};
-        match &error {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+        match database_trouble(&error) {
+            Some(DatabaseTrouble::Unreachable) => {
                 tracing::warn!(%error, "the database is unavailable");
-                return Self::Unavailable("the database is unavailable; retry shortly".to_owned());
+                Self::Unavailable("the database is unavailable; retry shortly".to_owned())
             }
-            DbErr::Exec(RuntimeErr::SqlxError(sqlx_error))
-            | DbErr::Query(RuntimeErr::SqlxError(sqlx_error)) => {
-                let code = sqlx_error
-                    .as_database_error()
-                    .and_then(|database| database.code());
-                // serialization_failure, deadlock_detected, lock_not_available
-                if matches!(code.as_deref(), Some("40001" | "40P01" | "55P03")) {
-                    tracing::info!(%error, "a concurrent transaction conflicted");
-                    return Self::Conflict(
-                        "a concurrent change got in the way; retry the request".to_owned(),
-                    );
-                }
-                if matches!(
-                    &**sqlx_error,
-                    sea_orm::sqlx::Error::Io(_)
-                        | sea_orm::sqlx::Error::PoolTimedOut
-                        | sea_orm::sqlx::Error::PoolClosed
-                ) {
-                    tracing::warn!(%error, "the database is unavailable");
-                    return Self::Unavailable(
-                        "the database is unavailable; retry shortly".to_owned(),
-                    );
-                }
+            Some(DatabaseTrouble::Conflict) => {
+                tracing::info!(%error, "a concurrent transaction conflicted");
+                Self::Conflict("a concurrent change got in the way; retry the request".to_owned())
             }
-            _ => {}
+            Some(DatabaseTrouble::ConnectionLost) | None => {
+                Self::Unexpected(anyhow::Error::new(error))
+            }
         }
-        Self::Unexpected(anyhow::Error::new(error))
     }
 }
 

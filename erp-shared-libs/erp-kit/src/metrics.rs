@@ -63,9 +63,11 @@ struct MethodLabels {
 /// The method label of paths no service answers (their number is the callers' choice, so
 /// they must not each get a series).
 const UNKNOWN_METHOD: &str = "unknown";
+/// The health check, answered even at the concurrency limit (liveness probes call it).
+pub(crate) const HEALTH_CHECK_METHOD: &str = "/grpc.health.v1.Health/Check";
 /// The methods of the services every server adds (health, reflection).
 const KIT_METHODS: &[&str] = &[
-    "/grpc.health.v1.Health/Check",
+    HEALTH_CHECK_METHOD,
     "/grpc.health.v1.Health/Watch",
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",

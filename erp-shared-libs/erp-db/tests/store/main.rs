@@ -156,8 +156,9 @@ async fn a_stale_version_update_is_rejected(db: DatabaseConnection) {
     let foreign = update_versioned(&db, &TenantId::new("other"), "w1", 2, rename("x")).await;
     assert!(matches!(foreign, Err(DbError::NotFound)), "{foreign:?}");
 
-    // A change that names another tenant or a version of its own moves nothing.
+    // A change that names another tenant, id or version of its own moves nothing.
     let hijack = widget::ActiveModel {
+        id: Set("w2".to_owned()),
         name: Set("fourth".to_owned()),
         tenant_id: Set("other".to_owned()),
         version: Set(99),
@@ -287,4 +288,71 @@ async fn timestamps_round_trip_at_microsecond_precision(db: DatabaseConnection) 
         0,
         "microsecond precision"
     );
+}
+
+#[derive(Debug)]
+struct StoreTests;
+
+impl erp_kit::error::ErrorDomain for StoreTests {
+    const PREFIX: &'static str = "ERP:STORE";
+}
+
+fn status_of(error: sea_orm::DbErr) -> tonic::Status {
+    erp_kit::error::ServiceError::<StoreTests>::from(error).into()
+}
+
+#[tokio::test]
+async fn a_serialization_failure_is_aborted_and_an_unreachable_database_unavailable() {
+    use sea_orm::{ConnectionTrait, IsolationLevel, TransactionTrait};
+
+    let database = TestDatabase::postgres().await;
+    let db = connect(&database).await;
+    let tenant = TenantId::new("tenant-s");
+    insert(&db, &tenant, "w1", "first").await;
+    // Write skew: each reads the table, then adds a row; the second commit cannot be
+    // serialised after the first.
+    let one = db
+        .begin_with_config(Some(IsolationLevel::Serializable), None)
+        .await
+        .expect("begin");
+    let other = db
+        .begin_with_config(Some(IsolationLevel::Serializable), None)
+        .await
+        .expect("begin");
+    for txn in [&one, &other] {
+        txn.execute_unprepared("SELECT COUNT(*) FROM widgets")
+            .await
+            .expect("read");
+    }
+    one.execute_unprepared(
+        "INSERT INTO widgets (id, tenant_id, name, version, created_at) \
+         VALUES ('w2', 'tenant-s', 'two', 1, NOW())",
+    )
+    .await
+    .expect("first write");
+    other
+        .execute_unprepared(
+            "INSERT INTO widgets (id, tenant_id, name, version, created_at) \
+             VALUES ('w3', 'tenant-s', 'three', 1, NOW())",
+        )
+        .await
+        .expect("second write");
+    one.commit().await.expect("the first commits");
+    let conflict = other
+        .commit()
+        .await
+        .expect_err("the second cannot be serialised");
+    let status = status_of(conflict);
+    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    assert_eq!(
+        erp_kit::error::reason(&status).as_deref(),
+        Some("ERP:STORE:CONFLICT")
+    );
+
+    let mut nowhere = erp_db::DatabaseConfig::with_url("postgres://postgres@127.0.0.1:1/none");
+    nowhere.connect_timeout = std::time::Duration::from_millis(500);
+    let unreachable = erp_db::connect(&nowhere)
+        .await
+        .expect_err("nothing listens there");
+    assert_eq!(status_of(unreachable).code(), Code::Unavailable);
 }

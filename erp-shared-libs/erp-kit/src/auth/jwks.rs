@@ -184,8 +184,16 @@ impl JwksCache {
         if let Some(key) = self.cached(kid, true) {
             return KeyLookup::Found(key);
         }
-        // One refresh at a time; whoever waited re-checks the cache first.
-        let mut refresh = self.refresh.lock().await;
+        // One refresh at a time. A known key that is merely old is not worth waiting
+        // for: while another call refreshes, this one goes on with the key it has.
+        let mut refresh = match self.cached(kid, false) {
+            Some(stale) => match self.refresh.try_lock() {
+                Ok(refresh) => refresh,
+                Err(_) => return KeyLookup::Found(stale),
+            },
+            None => self.refresh.lock().await,
+        };
+        // Whoever waited re-checks the cache first.
         if let Some(key) = self.cached(kid, true) {
             return KeyLookup::Found(key);
         }
@@ -194,16 +202,18 @@ impl JwksCache {
         } else {
             self.min_refresh_interval
         };
+        // Counted from the end of the last fetch: a slow or hanging source is asked by
+        // one call, and the calls queued behind it take its answer.
         if refresh.last_attempt.is_some_and(|at| at.elapsed() < wait) {
-            // Too soon to ask again: answer from what the last fetch said.
             return match (self.cached(kid, false), &refresh.last_error) {
                 (Some(key), _) => KeyLookup::Found(key),
                 (None, Some(error)) => KeyLookup::SourceUnavailable(error.clone()),
                 (None, None) => KeyLookup::Unknown,
             };
         }
+        let fetched = self.source.fetch().await;
         refresh.last_attempt = Some(Instant::now());
-        let fetched = match self.source.fetch().await {
+        let fetched = match fetched {
             Ok(keys) => keys,
             Err(error) => {
                 refresh.last_error = Some(error.clone());
@@ -325,6 +335,54 @@ mod tests {
             );
         }
         assert_eq!(source.fetches(), 1, "one fetch within the retry interval");
+    }
+
+    /// Publishes `keys`, but each fetch waits until the test opens the gate.
+    struct GatedSource {
+        keys: Vec<Jwk>,
+        gate: tokio::sync::Semaphore,
+        fetches: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl KeySource for GatedSource {
+        async fn fetch(&self) -> Result<Vec<Jwk>, KeySourceError> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            let _pass = self.gate.acquire().await.expect("gate open");
+            Ok(self.keys.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_with_an_old_but_known_key_do_not_wait_for_a_slow_refresh() {
+        let source = Arc::new(GatedSource {
+            keys: vec![SigningKey::generate("k1").public_jwk()],
+            gate: tokio::sync::Semaphore::new(1),
+            fetches: AtomicUsize::new(0),
+        });
+        let max_age = Duration::from_millis(20);
+        let cache = Arc::new(JwksCache::new(source.clone(), Duration::ZERO, max_age));
+        assert!(matches!(cache.lookup("k1").await, KeyLookup::Found(_)));
+
+        // The keys grow old; the next refresh hangs until the gate opens.
+        let held = source.gate.acquire().await.expect("gate");
+        tokio::time::sleep(max_age * 2).await;
+        let refreshing = tokio::spawn({
+            let cache = cache.clone();
+            async move { matches!(cache.lookup("k1").await, KeyLookup::Found(_)) }
+        });
+        while source.fetches.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..10 {
+            let answered = tokio::time::timeout(Duration::from_secs(5), cache.lookup("k1"))
+                .await
+                .expect("answered while the refresh hangs");
+            assert!(matches!(answered, KeyLookup::Found(_)));
+        }
+        assert_eq!(source.fetches.load(Ordering::SeqCst), 2, "one refresh");
+        drop(held);
+        assert!(refreshing.await.expect("joins"));
     }
 
     #[tokio::test]

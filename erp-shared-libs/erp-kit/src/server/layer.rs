@@ -38,8 +38,6 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 const DEADLINE_MARGIN: Duration = Duration::from_millis(20);
 /// The deadline of a call whose budget overflows the clock (a configured timeout of years).
 const FAR_FUTURE: Duration = Duration::from_secs(365 * 24 * 3600);
-/// Paths of the gRPC health service, exempt from the concurrency limit.
-const HEALTH_PATH_PREFIX: &str = "/grpc.health.v1.Health/";
 
 pub(crate) struct Shared {
     pub(crate) guard: AccessGuard,
@@ -157,7 +155,8 @@ where
 {
     // Health checks are answered even at the limit: a busy server is alive, and a
     // liveness probe refused under load would restart it exactly when it is busiest.
-    let _permit = if path.starts_with(HEALTH_PATH_PREFIX) {
+    // (Watch streams live long; they stay under the limit.)
+    let _permit = if path == crate::metrics::HEALTH_CHECK_METHOD {
         None
     } else {
         let Ok(permit) = shared.limiter.clone().try_acquire_owned() else {
