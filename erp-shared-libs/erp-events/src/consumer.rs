@@ -15,7 +15,11 @@
 use std::{collections::HashMap, panic::AssertUnwindSafe, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use erp_kit::{auth::TenantId, telemetry};
+use erp_kit::{
+    auth::TenantId,
+    error::{DatabaseTrouble, database_trouble},
+    telemetry,
+};
 use erp_proto::erp::events::v1::EventEnvelope;
 use futures::FutureExt as _;
 use prost::Message as _;
@@ -27,8 +31,7 @@ use rdkafka::{
     util::Timeout,
 };
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, Set,
-    TransactionTrait, TryInsertResult,
+    DatabaseConnection, DatabaseTransaction, EntityTrait, Set, TransactionTrait, TryInsertResult,
 };
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -154,15 +157,26 @@ enum Outcome {
 
 /// Why one attempt failed.
 enum AttemptError {
-    /// The consumer's own transaction (begin, inbox row, commit): wait for the database.
+    /// The consumer's own transaction (begin, inbox row, commit) could not reach the
+    /// database: not the event's fault, so wait for it.
     Database(sea_orm::DbErr),
-    /// The handler refused or failed: counts as one of the event's attempts.
+    /// The handler refused or failed, or the transaction failed for another reason:
+    /// counts as one of the event's attempts.
     Handler(HandlerError),
 }
 
 impl From<sea_orm::DbErr> for AttemptError {
     fn from(error: sea_orm::DbErr) -> Self {
-        Self::Database(error)
+        match database_trouble(&error) {
+            Some(DatabaseTrouble::Unreachable | DatabaseTrouble::ConnectionLost) => {
+                Self::Database(error)
+            }
+            // A constraint failing at commit, a value the inbox refuses: waiting would
+            // block the partition forever; the event's attempts run out instead.
+            Some(DatabaseTrouble::Conflict) | None => {
+                Self::Handler(HandlerError::Transient(error.to_string()))
+            }
+        }
     }
 }
 
@@ -189,6 +203,15 @@ impl ConsumerRunner {
     pub fn handle(mut self, topic: impl Into<String>, handler: impl EventHandler) -> Self {
         self.handlers.insert(topic.into(), Arc::new(handler));
         self
+    }
+
+    /// Runs beside a server until `stop` is cancelled (see
+    /// [`GrpcServer::run_with_companions`](erp_kit::server::GrpcServer::run_with_companions)).
+    pub fn spawn_companion(self, stop: CancellationToken) -> erp_kit::server::Companion {
+        (
+            "event consumer",
+            tokio::spawn(async move { self.run(stop).await.map_err(|error| error.to_string()) }),
+        )
     }
 
     /// Consumes until `shutdown` is cancelled; the stored offsets are committed on the way out.
@@ -249,16 +272,18 @@ impl ConsumerRunner {
             return;
         };
         let cutoff = erp_db::time::now() - remember;
-        match processed_event::Entity::delete_many()
-            .filter(processed_event::Column::Consumer.eq(self.name.as_str()))
-            .filter(processed_event::Column::ProcessedAt.lt(cutoff))
-            .exec(&self.db)
-            .await
+        match crate::store::delete_in_batches(
+            &self.db,
+            "processed_events",
+            "event_id",
+            "processed_at",
+            Some(("consumer", self.name.as_str())),
+            cutoff,
+        )
+        .await
         {
-            Ok(deleted) if deleted.rows_affected > 0 => {
-                tracing::info!(rows = deleted.rows_affected, "forgot old applied events");
-            }
-            Ok(_) => {}
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(rows = deleted, "forgot old applied events"),
             Err(error) => tracing::warn!(%error, "forgetting old applied events failed"),
         }
     }

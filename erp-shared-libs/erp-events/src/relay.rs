@@ -16,7 +16,7 @@ use std::{
 use chrono::Utc;
 use futures::future::join_all;
 use rdkafka::{
-    error::KafkaError,
+    error::{KafkaError, RDKafkaErrorCode},
     message::{Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
@@ -115,6 +115,18 @@ impl Relay {
         })
     }
 
+    /// Runs beside a server until `stop` is cancelled (see
+    /// [`GrpcServer::run_with_companions`](erp_kit::server::GrpcServer::run_with_companions)).
+    pub fn spawn_companion(self, stop: CancellationToken) -> erp_kit::server::Companion {
+        (
+            "outbox relay",
+            tokio::spawn(async move {
+                self.run(stop).await;
+                Ok(())
+            }),
+        )
+    }
+
     /// Publishes until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = self.config.initial_backoff;
@@ -134,6 +146,12 @@ impl Relay {
                 Ok(_) => {
                     backoff = self.config.initial_backoff;
                     Duration::ZERO
+                }
+                // Every row sent was refused: each has its own retry time, so a row that
+                // can never be published does not slow down the others.
+                Err(EventError::Kafka(error)) => {
+                    tracing::warn!(%error, "the broker took none of the rows sent this round");
+                    self.config.idle_interval
                 }
                 Err(error) => {
                     tracing::warn!(%error, ?backoff, "outbox relay round failed; backing off");
@@ -155,9 +173,13 @@ impl Relay {
     /// acknowledged none of a non-empty batch.
     ///
     /// A row the broker refuses is retried after a backoff of its own (doubling per
-    /// attempt, up to `max_backoff`), and until it is published every later row of its
-    /// aggregate waits, in this round and the next ones, so a consumer never sees an
-    /// aggregate's events out of order or twice for it. Rows of other aggregates go on.
+    /// attempt, up to `max_backoff`), and until it is published no later row of its
+    /// aggregate is sent, in this round or the next ones; rows of other aggregates go on.
+    /// A refusal known at once (too large, say) holds back the rest of its aggregate
+    /// before they are sent. One that comes later (a delivery timeout) may find later
+    /// rows of its aggregate already delivered: they stay unmarked and are sent again
+    /// after it, so a consumer can see such an event before the refused one, then again
+    /// (dropped by event id).
     pub async fn publish_pending(&self) -> Result<usize, EventError> {
         let backend = self.db.get_database_backend();
         if backend != DatabaseBackend::Postgres {
@@ -238,6 +260,8 @@ impl Relay {
             }
             match self.producer.send_result(record_of(row)) {
                 Ok(delivery) => in_flight.push((row, delivery)),
+                // The producer's own queue is full: the rest waits for the next round.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => break,
                 Err((error, _)) => {
                     blocked_aggregates.insert(row.aggregate_id.clone());
                     failed.push((row, error));
@@ -315,25 +339,31 @@ impl Relay {
     }
 
     /// Deletes rows published longer ago than `keep_published`, so the outbox does not
-    /// grow without bound. Unpublished rows are never touched.
+    /// grow without bound; in batches, so a long backlog never holds the table (or a
+    /// SQLite file) for long. Unpublished rows are never touched.
     pub async fn purge_published(&self) {
         let Ok(keep) = chrono::TimeDelta::from_std(self.config.keep_published) else {
             return;
         };
         let cutoff = erp_db::time::now() - keep;
-        match outbox_event::Entity::delete_many()
-            .filter(outbox_event::Column::PublishedAt.lt(cutoff))
-            .exec(&self.db)
-            .await
+        let deleted = match crate::store::delete_in_batches(
+            &self.db,
+            "outbox_events",
+            "id",
+            "published_at",
+            None,
+            cutoff,
+        )
+        .await
         {
-            Ok(deleted) if deleted.rows_affected > 0 => {
-                tracing::info!(
-                    rows = deleted.rows_affected,
-                    "deleted old published outbox rows"
-                );
+            Ok(deleted) => deleted,
+            Err(error) => {
+                tracing::warn!(%error, "purging published outbox rows failed");
+                return;
             }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "purging published outbox rows failed"),
+        };
+        if deleted > 0 {
+            tracing::info!(rows = deleted, "deleted old published outbox rows");
         }
     }
 

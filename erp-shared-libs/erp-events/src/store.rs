@@ -1,6 +1,7 @@
 //! The outbox and inbox tables, and the migrations that create them (every service adds
 //! [`migrations`] to its own migrator).
 
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement};
 use sea_orm_migration::MigrationTrait;
 
 pub(crate) mod outbox_event {
@@ -55,12 +56,67 @@ pub(crate) mod processed_event {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// Rows deleted per statement by [`delete_in_batches`].
+const DELETE_BATCH: u64 = 1_000;
+
+/// Deletes the rows of `table` whose `time_column` is before `cutoff` (and whose
+/// `scope` column, if given, has that value), a batch per statement so a long backlog never
+/// holds the table (or a SQLite file) for long. `key_column` identifies rows within the
+/// scope. Returns how many went.
+pub(crate) async fn delete_in_batches(
+    db: &DatabaseConnection,
+    table: &str,
+    key_column: &str,
+    time_column: &str,
+    scope: Option<(&str, &str)>,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let mut values: Vec<sea_orm::Value> = Vec::new();
+    let mut bind = |value: sea_orm::Value| {
+        values.push(value);
+        if backend == DatabaseBackend::Postgres {
+            format!("${}", values.len())
+        } else {
+            "?".to_owned()
+        }
+    };
+    // The scope applies outside too: another scope may hold the same key.
+    let (outer_scope, inner_scope) = match scope {
+        Some((column, value)) => (
+            format!("{column} = {} AND ", bind(value.into())),
+            format!("{column} = {} AND ", bind(value.into())),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let before = bind(cutoff.into());
+    let sql = format!(
+        "DELETE FROM {table} WHERE {outer_scope}{key_column} IN (SELECT {key_column} FROM \
+         {table} WHERE {inner_scope}{time_column} < {before} ORDER BY {time_column} \
+         LIMIT {DELETE_BATCH})"
+    );
+    let mut deleted = 0;
+    loop {
+        let batch = db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                &sql,
+                values.clone(),
+            ))
+            .await?;
+        deleted += batch.rows_affected();
+        if batch.rows_affected() < DELETE_BATCH {
+            return Ok(deleted);
+        }
+    }
+}
+
 /// The migrations of the outbox and inbox tables, to add to a service's migrator.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(schema::CreateOutboxEvents),
         Box::new(schema::CreateProcessedEvents),
-        Box::new(schema::AddOutboxRetrySchedule),
+        Box::new(schema::RetryScheduleAndRetention),
     ]
 }
 
@@ -224,20 +280,21 @@ mod schema {
         }
     }
 
-    pub(super) struct AddOutboxRetrySchedule;
+    pub(super) struct RetryScheduleAndRetention;
 
-    impl MigrationName for AddOutboxRetrySchedule {
+    impl MigrationName for RetryScheduleAndRetention {
         fn name(&self) -> &str {
-            "m20261122_000001_erp_events_outbox_retry_schedule"
+            "m20261122_000001_erp_events_retry_schedule_and_retention"
         }
     }
 
     // A refused row waits for its own retry time, and so does the rest of its aggregate:
     // the relay's claim looks for an earlier unpublished row of the same aggregate, which
-    // the second index answers from unpublished rows only.
+    // the first index answers from unpublished rows only. The other two find what
+    // retention deletes: published rows and applied events by age.
     #[allow(elided_lifetimes_in_paths)]
     #[async_trait::async_trait]
-    impl MigrationTrait for AddOutboxRetrySchedule {
+    impl MigrationTrait for RetryScheduleAndRetention {
         async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
             manager
                 .alter_table(
@@ -258,14 +315,34 @@ mod schema {
                      ON outbox_events (aggregate_id, id) WHERE published_at IS NULL",
                 )
                 .await?;
+            manager
+                .get_connection()
+                .execute_unprepared(
+                    "CREATE INDEX IF NOT EXISTS outbox_events_published_at \
+                     ON outbox_events (published_at) WHERE published_at IS NOT NULL",
+                )
+                .await?;
+            manager
+                .get_connection()
+                .execute_unprepared(
+                    "CREATE INDEX IF NOT EXISTS processed_events_by_age \
+                     ON processed_events (consumer, processed_at)",
+                )
+                .await?;
             Ok(())
         }
 
         async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-            manager
-                .get_connection()
-                .execute_unprepared("DROP INDEX IF EXISTS outbox_events_unpublished_by_aggregate")
-                .await?;
+            for index in [
+                "outbox_events_unpublished_by_aggregate",
+                "outbox_events_published_at",
+                "processed_events_by_age",
+            ] {
+                manager
+                    .get_connection()
+                    .execute_unprepared(&format!("DROP INDEX IF EXISTS {index}"))
+                    .await?;
+            }
             manager
                 .alter_table(
                     Table::alter()

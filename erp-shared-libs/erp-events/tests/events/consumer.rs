@@ -298,3 +298,40 @@ async fn two_consumers_in_one_group_share_the_work_and_apply_each_event_once(bro
         "each event applied once across the group"
     );
 }
+
+#[tokio::test]
+async fn the_inbox_forgets_a_consumers_old_events_and_only_its_own() {
+    let broker = TestBroker::mock();
+    let (_database, db) = database().await;
+    let kafka = broker.kafka();
+    db.execute_unprepared(
+        "INSERT INTO processed_events (consumer, event_id, topic, processed_at) VALUES \
+         ('erp-auth-service', 'old', 't', NOW() - INTERVAL '40 days'), \
+         ('erp-auth-service', 'recent', 't', NOW() - INTERVAL '1 day'), \
+         ('another-service', 'old', 't', NOW() - INTERVAL '40 days')",
+    )
+    .await
+    .expect("inbox rows");
+    // A consumer looks for events to forget when it starts (then hourly).
+    let consumer = start_consumer(&db, &kafka, RecordingHandler::default());
+    let remaining = || async {
+        crate::support::count(&db, "SELECT COUNT(*) AS count FROM processed_events").await
+    };
+    eventually(Duration::from_secs(30), || async {
+        (remaining().await == 2).then_some(())
+    })
+    .await;
+    consumer.stop().await;
+    let left = |consumer: &str, event: &str| {
+        format!(
+            "SELECT COUNT(*) AS count FROM processed_events \
+             WHERE consumer = '{consumer}' AND event_id = '{event}'"
+        )
+    };
+    assert_eq!(crate::support::count(&db, &left(GROUP, "recent")).await, 1);
+    assert_eq!(
+        crate::support::count(&db, &left("another-service", "old")).await,
+        1,
+        "another consumer's inbox is its own"
+    );
+}
