@@ -114,29 +114,14 @@ impl Application {
     /// task that ends while serving stops the service with an error.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let stop = CancellationToken::new();
-        let mut companions = Vec::new();
-        if let Some(relay) = self.relay {
-            let relay_stop = stop.clone();
-            companions.push((
-                "outbox relay",
-                tokio::spawn(async move {
-                    relay.run(relay_stop).await;
-                    Ok(())
-                }),
-            ));
-        }
-        if let Some(consumer) = self.consumer {
-            let consumer_stop = stop.clone();
-            companions.push((
-                "event consumer",
-                tokio::spawn(async move {
-                    consumer
-                        .run(consumer_stop)
-                        .await
-                        .map_err(|error| error.to_string())
-                }),
-            ));
-        }
+        let companions = [
+            self.relay.map(|relay| relay.spawn_companion(stop.clone())),
+            self.consumer
+                .map(|consumer| consumer.spawn_companion(stop.clone())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         Ok(self.server.run_with_companions(stop, companions).await?)
     }
 }

@@ -114,16 +114,7 @@ impl Application {
         let stop = CancellationToken::new();
         let companions = self
             .relay
-            .map(|relay| {
-                let relay_stop = stop.clone();
-                (
-                    "outbox relay",
-                    tokio::spawn(async move {
-                        relay.run(relay_stop).await;
-                        Ok(())
-                    }),
-                )
-            })
+            .map(|relay| relay.spawn_companion(stop.clone()))
             .into_iter()
             .collect();
         Ok(self.server.run_with_companions(stop, companions).await?)

@@ -141,7 +141,7 @@ impl Auth {
         let tenant_id = tenant.id();
         if verification == Verification::MatchNeedsRehash {
             let hash = self.hash_password(attempt.password).await?;
-            store::users::rehash_password(
+            let rehashed = store::users::rehash_password(
                 &self.db,
                 &tenant_id,
                 &user.row.id,
@@ -149,6 +149,10 @@ impl Auth {
                 hash,
             )
             .await?;
+            if !rehashed {
+                // The password changed while this login checked the old one.
+                return Err(Error::Unauthenticated(INVALID_CREDENTIALS));
+            }
         }
         let txn = self.db.begin().await?;
         store::users::touch_login(&txn, &tenant_id, &user.row.id).await?;

@@ -476,6 +476,12 @@ impl Auth {
             self.check_not_last_admin(&txn, tenant, &target).await?;
         }
         store::users::revoke_role(&txn, tenant, user_id, role.as_str()).await?;
+        if target.roles.iter().any(|held| held == role.as_str()) {
+            // Their tokens carry the role's permissions until they expire: end their
+            // sessions, so they log in again with what they hold now.
+            store::sessions::revoke_all_of_user(&txn, tenant, user_id, None, "role revoked")
+                .await?;
+        }
         let user = store::users::get(&txn, tenant, user_id).await?;
         txn.commit().await?;
         Ok(user)

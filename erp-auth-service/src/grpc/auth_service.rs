@@ -202,6 +202,7 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::UpdateTenantPlanRequest>,
     ) -> Reply<proto::UpdateTenantPlanResponse> {
+        self.live_caller(&request).await?;
         let request = request.into_inner();
         let mut errors = ValidationError::new();
         let id = require_id(&mut errors, "tenant_id", &request.tenant_id);
@@ -461,8 +462,9 @@ impl AuthService for AuthGrpc {
 
     async fn list_permissions(
         &self,
-        _: Request<proto::ListPermissionsRequest>,
+        request: Request<proto::ListPermissionsRequest>,
     ) -> Reply<proto::ListPermissionsResponse> {
+        self.live_caller(&request).await?;
         reply(proto::ListPermissionsResponse {
             permissions: self
                 .auth
@@ -618,8 +620,9 @@ impl AuthService for AuthGrpc {
 
     async fn rotate_signing_key(
         &self,
-        _: Request<proto::RotateSigningKeyRequest>,
+        request: Request<proto::RotateSigningKeyRequest>,
     ) -> Reply<proto::RotateSigningKeyResponse> {
+        self.live_caller(&request).await?;
         let kid = self.auth.rotate_signing_key().await?;
         reply(proto::RotateSigningKeyResponse { kid })
     }

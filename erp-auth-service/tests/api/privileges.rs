@@ -256,7 +256,7 @@ async fn the_tenant_keeps_an_active_administrator() {
 }
 
 #[tokio::test]
-async fn a_disabled_admins_token_no_longer_works_at_the_auth_service() {
+async fn a_disabled_or_demoted_admins_token_no_longer_works_at_the_auth_service() {
     let app = spawn_app().await;
     let tenant = app.tenant("revoked", 0).await;
     let second = app
@@ -289,4 +289,25 @@ async fn a_disabled_admins_token_no_longer_works_at_the_auth_service() {
         .list_users(list(&tenant.admin_token))
         .await
         .expect("the first admin's session is untouched");
+
+    // A demoted admin's token carries the old permissions: their sessions end too.
+    let third = app
+        .user(&tenant, "third@revoked.example.com", &["tenant_admin"])
+        .await;
+    let third_token = token_of(&app, "revoked", "third@revoked.example.com").await;
+    client
+        .revoke_role(bearer(
+            RevokeRoleRequest {
+                user_id: third,
+                role: "tenant_admin".to_owned(),
+            },
+            &tenant.admin_token,
+        ))
+        .await
+        .expect("the first admin demotes the third");
+    let demoted = client
+        .list_users(list(&third_token))
+        .await
+        .expect_err("a demoted admin's unexpired token is refused");
+    assert_eq!(demoted.code(), Code::Unauthenticated);
 }

@@ -197,12 +197,13 @@ impl Hrm {
                 }
                 Code::AlreadyExists => Error::AlreadyExists {
                     reason: "ERP:HRM:LOGIN_EXISTS",
-                    message:
-                        "a login with that email exists; hire without create_login and link it"
-                            .to_owned(),
+                    message: "a login with that email exists already; hire without create_login, \
+                              or with another work email"
+                        .to_owned(),
                 },
                 Code::PermissionDenied | Code::Unauthenticated => Error::PermissionDenied(
-                    "creating a login needs the permission auth.user.write in the auth service",
+                    "the auth service refused to create the login: it needs the permission \
+                     auth.user.write, and the login's role may grant nothing you do not hold",
                 ),
                 Code::FailedPrecondition => Error::FailedPrecondition {
                     reason: "ERP:HRM:LOGIN_REFUSED",
