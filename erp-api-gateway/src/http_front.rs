@@ -131,6 +131,8 @@ struct Refusal {
     status: StatusCode,
     body: Value,
     retry_after: Option<Duration>,
+    /// The methods the path takes, for a 405's `Allow`.
+    allow: Option<String>,
 }
 
 impl From<(StatusCode, Value)> for Refusal {
@@ -139,6 +141,7 @@ impl From<(StatusCode, Value)> for Refusal {
             status,
             body,
             retry_after: None,
+            allow: None,
         }
     }
 }
@@ -291,14 +294,19 @@ impl HttpFront {
 
     /// Lets the browser read an answer to an allowed origin (and the headers gRPC-Web
     /// clients need).
+    /// The answer depends on `Origin` whether or not it is allowed, so caches are told
+    /// so on every answer (added to what the upstream's `Vary` says).
     fn allow_origin(&self, origin: Option<HeaderValue>, headers: &mut HeaderMap) {
+        headers.append(header::VARY, HeaderValue::from_static("origin"));
         if let Some(origin) = origin.filter(|origin| self.allows_origin(origin)) {
             headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
             headers.insert(
                 header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("x-request-id, retry-after, grpc-status, grpc-message"),
+                HeaderValue::from_static(
+                    "x-request-id, retry-after, grpc-status, grpc-message, \
+                     grpc-status-details-bin",
+                ),
             );
-            headers.insert(header::VARY, HeaderValue::from_static("origin"));
         }
     }
 
@@ -405,15 +413,19 @@ impl HttpFront {
                 Some(wait),
             )
         };
-        let address = || client.map(|client| client.to_string()).unwrap_or_default();
+        let address = || client.map(address_budget_key).unwrap_or_default();
         let caller = match self.guard.authorize(grpc_path, headers).await {
             Ok(caller) => caller,
             Err(status) => {
-                // Refusals count against the caller's address like public calls: a client
-                // that keeps sending bad tokens is slowed down like one that keeps logging in.
-                self.per_address
-                    .take(&address(), Instant::now())
-                    .map_err(rate_limited)?;
+                // A missing or bad token counts against the caller's address like a public
+                // call: a client that keeps sending bad tokens is slowed down like one that
+                // keeps logging in. A verified caller's refusal (a permission it lacks) or
+                // the keys being unavailable is no reason to slow down its neighbours.
+                if status.code() == tonic::Code::Unauthenticated {
+                    self.per_address
+                        .take(&address(), Instant::now())
+                        .map_err(rate_limited)?;
+                }
                 return Err((status, None));
             }
         };
@@ -502,13 +514,78 @@ impl HttpFront {
         }
     }
 
+    /// The whole body, within the size and time limits (a declared length over the limit
+    /// is refused before anything is read).
+    async fn read_body(
+        &self,
+        headers: &HeaderMap,
+        body: axum::body::Body,
+    ) -> Result<Bytes, Refusal> {
+        let max_body = self.limits.max_body_bytes;
+        let too_large = || {
+            let status = StatusCode::PAYLOAD_TOO_LARGE;
+            Refusal::from((
+                status,
+                errors::plain(
+                    status,
+                    "PAYLOAD_TOO_LARGE",
+                    &format!("the body is larger than {max_body} bytes"),
+                ),
+            ))
+        };
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|length| length.to_str().ok())
+            .and_then(|length| length.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > max_body as u64) {
+            return Err(too_large());
+        }
+        match tokio::time::timeout(
+            self.limits.body_timeout,
+            axum::body::to_bytes(body, max_body),
+        )
+        .await
+        {
+            Ok(Ok(body)) => Ok(body),
+            Ok(Err(error))
+                if std::error::Error::source(&error).is_some_and(
+                    <dyn std::error::Error>::is::<http_body_util::LengthLimitError>,
+                ) =>
+            {
+                Err(too_large())
+            }
+            // The client broke off or sent a malformed (chunked) body.
+            Ok(Err(_)) => {
+                let status = StatusCode::BAD_REQUEST;
+                Err(Refusal::from((
+                    status,
+                    errors::plain(status, "INVALID_BODY", "the request body could not be read"),
+                )))
+            }
+            Err(_) => {
+                let status = StatusCode::REQUEST_TIMEOUT;
+                Err(Refusal::from((
+                    status,
+                    errors::plain(
+                        status,
+                        "REQUEST_TIMEOUT",
+                        &format!(
+                            "the body did not arrive within {:?}",
+                            self.limits.body_timeout
+                        ),
+                    ),
+                )))
+            }
+        }
+    }
+
     async fn call(
         &self,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
         client: Option<IpAddr>,
-        body: Bytes,
+        body: axum::body::Body,
         record: &mut AccessRecord,
     ) -> Result<Vec<u8>, Refusal> {
         let (target, variables) = match self.routes.lookup(method.as_str(), uri.path()) {
@@ -519,17 +596,31 @@ impl HttpFront {
             Lookup::MethodNotAllowed(allowed) => {
                 let message = format!("this path takes {}", allowed.join(", "));
                 let status = StatusCode::METHOD_NOT_ALLOWED;
-                return Err((
-                    status,
-                    errors::plain(status, "METHOD_NOT_ALLOWED", &message),
-                )
-                    .into());
+                return Err(Refusal {
+                    allow: Some(allowed.join(", ")),
+                    ..Refusal::from((
+                        status,
+                        errors::plain(status, "METHOD_NOT_ALLOWED", &message),
+                    ))
+                });
             }
             Lookup::NotFound => {
                 let status = StatusCode::NOT_FOUND;
                 return Err((
                     status,
                     errors::plain(status, "NO_ROUTE", "no route has this path"),
+                )
+                    .into());
+            }
+            Lookup::MalformedPath => {
+                let status = StatusCode::BAD_REQUEST;
+                return Err((
+                    status,
+                    errors::plain(
+                        status,
+                        "MALFORMED_PATH",
+                        "the path has a broken percent-escape (two hex digits, and UTF-8)",
+                    ),
                 )
                     .into());
             }
@@ -543,9 +634,13 @@ impl HttpFront {
                     status: http,
                     body,
                     retry_after,
+                    allow: None,
                 }
             })?;
         record.tenant = tenant;
+        // Read only now: a request that has no route, no right or no budget is answered
+        // without taking its body.
+        let body = self.read_body(headers, body).await?;
         let message = decode_request(
             &target.input,
             &RequestParts {
@@ -736,73 +831,32 @@ async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
         return response;
     }
     let mut record = AccessRecord::default();
-    let max_body = front.limits.max_body_bytes;
-    let read = tokio::time::timeout(
-        front.limits.body_timeout,
-        axum::body::to_bytes(body, max_body),
-    );
-    let outcome = match read.await {
-        Ok(Ok(body)) => {
-            front
-                .call(
-                    &parts.method,
-                    &parts.uri,
-                    &parts.headers,
-                    client,
-                    body,
-                    &mut record,
-                )
-                .await
-        }
-        Ok(Err(error))
-            if std::error::Error::source(&error)
-                .is_some_and(<dyn std::error::Error>::is::<http_body_util::LengthLimitError>) =>
-        {
-            let status = StatusCode::PAYLOAD_TOO_LARGE;
-            Err(Refusal::from((
-                status,
-                errors::plain(
-                    status,
-                    "PAYLOAD_TOO_LARGE",
-                    &format!("the body is larger than {max_body} bytes"),
-                ),
-            )))
-        }
-        // The client broke off or sent a malformed (chunked) body.
-        Ok(Err(_)) => {
-            let status = StatusCode::BAD_REQUEST;
-            Err(Refusal::from((
-                status,
-                errors::plain(status, "INVALID_BODY", "the request body could not be read"),
-            )))
-        }
-        Err(_) => {
-            let status = StatusCode::REQUEST_TIMEOUT;
-            Err(Refusal::from((
-                status,
-                errors::plain(
-                    status,
-                    "REQUEST_TIMEOUT",
-                    &format!(
-                        "the body did not arrive within {:?}",
-                        front.limits.body_timeout
-                    ),
-                ),
-            )))
-        }
-    };
-    let (status, body, retry_after) = match outcome {
-        Ok(body) => (StatusCode::OK, body, None),
+    let outcome = front
+        .call(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            client,
+            body,
+            &mut record,
+        )
+        .await;
+    let (status, body, retry_after, allow) = match outcome {
+        Ok(body) => (StatusCode::OK, body, None, None),
         Err(refusal) => (
             refusal.status,
             refusal.body.to_string().into_bytes(),
             refusal.retry_after,
+            refusal.allow,
         ),
     };
     let mut response = json_response(status, body);
     let headers = response.headers_mut();
     if let Some(wait) = retry_after {
         set_retry_after(headers, wait);
+    }
+    if let Some(allow) = allow.and_then(|allow| HeaderValue::from_str(&allow).ok()) {
+        headers.insert(header::ALLOW, allow);
     }
     log_access(
         &parts,
@@ -828,7 +882,11 @@ fn request_id_of(parts: &http::request::Parts) -> HeaderValue {
     parts
         .headers
         .get(REQUEST_ID)
-        .filter(|id| !id.is_empty() && id.len() <= 128)
+        // Visible ASCII only: anything else could not travel on to the services or
+        // into the access log, and correlation would be lost half way.
+        .filter(|id| {
+            !id.is_empty() && id.len() <= 128 && id.as_bytes().iter().all(u8::is_ascii_graphic)
+        })
         .cloned()
         .unwrap_or_else(|| {
             HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
@@ -897,3 +955,33 @@ fn set_retry_after(headers: &mut HeaderMap, wait: Duration) {
 
 /// The request id header, generated when the caller sent none.
 const REQUEST_ID: &str = "x-request-id";
+
+/// The per-address budget a client draws on: its IPv4 address, or its IPv6 /64 (one
+/// subscriber's network; a client holds a whole /64 and could take a fresh address per
+/// call).
+fn address_budget_key(client: IpAddr) -> String {
+    match client {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod address_budget_tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_client_draws_on_its_64_and_ipv4_on_its_address() {
+        let key = |text: &str| address_budget_key(text.parse().expect("an address"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+    }
+}

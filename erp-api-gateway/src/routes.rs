@@ -299,6 +299,8 @@ pub enum Lookup<'a, T> {
     MethodNotAllowed(Vec<&'a str>),
     /// No route has this path (HTTP 404).
     NotFound,
+    /// The path has a broken escape (`%zz`, or bytes that are not UTF-8): HTTP 400.
+    MalformedPath,
 }
 
 /// Routes, most specific first.
@@ -345,7 +347,11 @@ impl<T> RouteTable<T> {
             }
         }
         if allowed.is_empty() {
-            Lookup::NotFound
+            if percent_decode(path, true).is_none() {
+                Lookup::MalformedPath
+            } else {
+                Lookup::NotFound
+            }
         } else {
             Lookup::MethodNotAllowed(allowed)
         }
@@ -494,6 +500,8 @@ mod tests {
             Lookup::MethodNotAllowed(vec!["GET", "DELETE"])
         );
         assert_eq!(table.lookup("GET", "/v2/nothing"), Lookup::NotFound);
+        assert_eq!(table.lookup("GET", "/v1/users/%FF"), Lookup::MalformedPath);
+        assert_eq!(table.lookup("GET", "/v1/users/%zz"), Lookup::MalformedPath);
     }
 
     #[test]

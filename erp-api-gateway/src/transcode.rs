@@ -63,7 +63,7 @@ pub fn decode_request(
     let mut from_path: Vec<Vec<u32>> = Vec::with_capacity(parts.variables.len());
     for (path, value) in parts.variables {
         let target = resolve(input, path)?;
-        from_path.push(target.path.iter().map(|field| field.number()).collect());
+        from_path.push(target.numbers());
         if target.field.is_list() {
             return Err(FieldError::new(
                 path,
@@ -73,6 +73,7 @@ pub fn decode_request(
         let value = scalar_json(&target.field, path, value)?;
         set(&mut root, &target, value);
     }
+    let mut singular_from_query: Vec<Vec<u32>> = Vec::new();
     for (key, value) in query_pairs(parts.query)? {
         if parts.body_field == Some("*") {
             return Err(FieldError::new(
@@ -81,7 +82,7 @@ pub fn decode_request(
             ));
         }
         let target = resolve(input, &key)?;
-        let numbers: Vec<u32> = target.path.iter().map(|field| field.number()).collect();
+        let numbers = target.numbers();
         if from_path
             .iter()
             .any(|given| given.starts_with(&numbers) || numbers.starts_with(given))
@@ -97,6 +98,13 @@ pub fn decode_request(
         if target.field.is_list() {
             push(&mut root, &target, value);
         } else {
+            if singular_from_query.contains(&numbers) {
+                return Err(FieldError::new(
+                    &key,
+                    "given more than once; the field holds one value",
+                ));
+            }
+            singular_from_query.push(numbers);
             set(&mut root, &target, value);
         }
     }
@@ -170,6 +178,17 @@ struct Target {
     field: FieldDescriptor,
 }
 
+impl Target {
+    /// The field numbers from the root message down to the field itself.
+    fn numbers(&self) -> Vec<u32> {
+        self.path
+            .iter()
+            .chain(std::iter::once(&self.field))
+            .map(FieldDescriptor::number)
+            .collect()
+    }
+}
+
 fn resolve(input: &MessageDescriptor, dotted: &str) -> Result<Target, FieldError> {
     let mut message = input.clone();
     let mut path = Vec::new();
@@ -225,6 +244,10 @@ fn scalar_json(field: &FieldDescriptor, name: &str, text: &str) -> Result<Value,
                 ));
             }
         },
+        // An enum by name, or by number (as grpc-gateway and Envoy accept).
+        Kind::Enum(_) => text
+            .parse::<i32>()
+            .map_or_else(|_| Value::String(text.to_owned()), Value::from),
         _ => Value::String(text.to_owned()),
     };
     // Decode the one field on its own, so a wrong type is reported against its name.
@@ -355,6 +378,7 @@ mod tests {
     const UPDATE_EMPLOYEE: &str = "/erp.hrm.v1.HrmService/UpdateEmployee";
     const SUMMARY: &str = "/erp.hrm.v1.HrmService/GetAttendanceSummary";
     const CREATE_ROLE: &str = "/erp.auth.v1.AuthService/CreateRole";
+    const BY_DEPARTMENT: &str = "/erp.hrm.v1.HrmService/GetEmployeesByDepartment";
 
     #[test]
     fn query_parameters_fill_nested_fields_and_enums_by_name() {
@@ -374,6 +398,53 @@ mod tests {
                 "departmentId": "d 1"
             })
         );
+    }
+
+    #[test]
+    fn enums_in_the_query_may_be_given_by_number() {
+        let message = decode(LIST_EMPLOYEES, None, &[], Some("status=1"), "").expect("decodes");
+        assert_eq!(
+            json(&message),
+            serde_json::json!({"status": "EMPLOYEE_STATUS_ACTIVE"})
+        );
+    }
+
+    #[test]
+    fn a_singular_field_given_twice_in_the_query_is_refused() {
+        let error = decode(
+            LIST_EMPLOYEES,
+            None,
+            &[],
+            Some("page.pageSize=10&page.page_size=99"),
+            "",
+        )
+        .expect_err("two values for one field");
+        assert_eq!(error.field, "page.page_size");
+    }
+
+    #[test]
+    fn a_path_variable_leaves_the_other_fields_to_the_query() {
+        let message = decode(
+            BY_DEPARTMENT,
+            None,
+            &[("department_id", "d1")],
+            Some("page.pageSize=5"),
+            "",
+        )
+        .expect("decodes");
+        assert_eq!(
+            json(&message),
+            serde_json::json!({"departmentId": "d1", "page": {"pageSize": 5}})
+        );
+        let refill = decode(
+            BY_DEPARTMENT,
+            None,
+            &[("department_id", "d1")],
+            Some("departmentId=d2"),
+            "",
+        )
+        .expect_err("the path gave it");
+        assert_eq!(refill.field, "departmentId");
     }
 
     #[test]

@@ -342,10 +342,44 @@ async fn refusals_are_mapped_with_the_field_or_the_reason() {
         .await
         .expect("answer");
     assert_eq!(answer.headers()["x-request-id"], "req-from-caller");
-    let (status, body) = stack
-        .send(Method::DELETE, "/v1/operator:token", None, "")
-        .await;
-    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    let unprintable = stack
+        .client
+        .request(
+            Request::builder()
+                .uri(format!("http://{}/.well-known/jwks.json", stack.gateway))
+                .header(
+                    "x-request-id",
+                    http::HeaderValue::from_bytes("caf\u{e9}".as_bytes()).expect("opaque bytes"),
+                )
+                .body(Full::new(Bytes::new()))
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    let replaced = unprintable.headers()["x-request-id"]
+        .to_str()
+        .expect("ASCII");
+    assert!(
+        uuid::Uuid::parse_str(replaced).is_ok(),
+        "an id that cannot travel on is replaced: {replaced}"
+    );
+    let not_allowed = stack
+        .client
+        .request(
+            Request::builder()
+                .method(Method::DELETE)
+                .uri(format!("http://{}/v1/operator:token", stack.gateway))
+                .body(Full::new(Bytes::new()))
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(not_allowed.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        not_allowed.headers()["allow"],
+        "POST",
+        "RFC 9110: a 405 names what is"
+    );
 
     // A unit without an upstream is unavailable, not an error of the gateway.
     let (status, body) = stack
@@ -433,7 +467,16 @@ async fn over_the_limit_is_429_with_retry_after_and_big_requests_are_413_414_431
     // The operator token and the login are public calls from this address (2 of 5); the
     // tenant is created with the operator's token, in the operator's own bucket.
     let admin = stack.tenant_admin("limited").await;
-    for _ in 0..3 {
+    // A body over the limit is refused once the call is admitted (one of the tenant's 3);
+    // a request without a route is answered without its body being read.
+    let big = format!("{{\"email\": \"{}\"}}", "x".repeat(2048));
+    let (status, body) = stack
+        .send(Method::POST, "/v1/users", Some(&admin), &big)
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let (status, body) = stack.send(Method::POST, "/v1/nowhere", None, &big).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    for _ in 0..2 {
         let (status, body) = stack.send(Method::GET, "/v1/users", Some(&admin), "").await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
@@ -470,11 +513,9 @@ async fn over_the_limit_is_429_with_retry_after_and_big_requests_are_413_414_431
         "Retry-After in whole seconds: {retry_after}"
     );
 
-    let big = format!("{{\"email\": \"{}\"}}", "x".repeat(2048));
-    let (status, body) = stack
-        .send(Method::POST, "/v1/users", Some(&admin), &big)
-        .await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    // Over the limit is answered before the body is taken: 429, not 413.
+    let (status, body) = stack.send(Method::POST, "/v1/users", None, &big).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
 
     let long = format!("/v1/users?pageToken={}", "x".repeat(600));
     let (status, body) = stack.send(Method::GET, &long, Some(&admin), "").await;
@@ -583,6 +624,33 @@ async fn browsers_on_allowed_origins_pass_cors_and_others_do_not() {
     assert_eq!(
         simple.headers()["access-control-allow-origin"],
         "https://app.example.com"
+    );
+    assert!(
+        simple.headers()["access-control-expose-headers"]
+            .to_str()
+            .expect("text")
+            .contains("grpc-status-details-bin"),
+        "gRPC-Web clients read the error details"
+    );
+    // An answer without Origin varies by it too, or a cache could hand it to a browser.
+    let without_origin = stack
+        .client
+        .request(
+            Request::builder()
+                .uri(format!("http://{}/.well-known/jwks.json", stack.gateway))
+                .body(Full::new(Bytes::new()))
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    assert!(
+        without_origin
+            .headers()
+            .get_all("vary")
+            .iter()
+            .any(|value| value.to_str().is_ok_and(|value| value.contains("origin"))),
+        "{:?}",
+        without_origin.headers()
     );
 }
 
