@@ -20,7 +20,6 @@ use axum::{
     extract::{ConnectInfo, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use erp_kit::{
     access::AccessGuard,
@@ -120,7 +119,7 @@ type Readiness = (bool, BTreeMap<String, String>);
 const READINESS_FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// What the access log says about a request beyond method, path and status.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct AccessRecord {
     route: Option<String>,
     tenant: Option<String>,
@@ -385,12 +384,28 @@ impl HttpFront {
     /// `into_make_service_with_connect_info::<SocketAddr>()` so public calls are limited
     /// per client address (otherwise they share one bucket).
     pub fn router(self) -> Router {
-        Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(ready))
-            .route("/openapi.json", get(openapi))
-            .fallback(handle)
-            .with_state(Arc::new(self))
+        Router::new().fallback(handle).with_state(Arc::new(self))
+    }
+
+    /// The gateway's own endpoints: `/healthz` (alive), `/readyz` (200 when every
+    /// upstream is SERVING, else 503, listing each one's state) and `/openapi.json`.
+    async fn own_endpoint(&self, path: &str) -> Option<Response> {
+        let json = [(header::CONTENT_TYPE, "application/json")];
+        match path {
+            "/healthz" => Some("ok".into_response()),
+            "/readyz" => {
+                let (ready, states) = self.readiness().await;
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                let body = serde_json::json!({ "upstreams": states }).to_string();
+                Some((status, json, body).into_response())
+            }
+            "/openapi.json" => Some((json, self.openapi.clone()).into_response()),
+            _ => None,
+        }
     }
 
     /// The edge checks every call passes, HTTP or gRPC: the access rule (token, permission,
@@ -730,24 +745,37 @@ async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Respon
 }
 
 async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
-    let started = Instant::now();
     let (mut parts, body) = request.into_parts();
-    let origin = parts.headers.get(header::ORIGIN).cloned();
+    // One id per request, the caller's if it can travel on, passed on to the service.
+    let request_id = request_id_of(&parts);
+    parts.headers.insert(REQUEST_ID, request_id.clone());
+    let exchange = Exchange {
+        started: Instant::now(),
+        origin: parts.headers.get(header::ORIGIN).cloned(),
+        request_id,
+    };
     if parts.method == Method::OPTIONS
         && parts
             .headers
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
     {
-        return front.preflight(origin.as_ref());
+        let response = front.preflight(exchange.origin.as_ref());
+        return exchange.finish(&front, &parts, response, &AccessRecord::default(), None);
+    }
+    if (parts.method == Method::GET || parts.method == Method::HEAD)
+        && let Some(response) = front.own_endpoint(parts.uri.path()).await
+    {
+        let record = AccessRecord {
+            route: Some(parts.uri.path().to_owned()),
+            ..AccessRecord::default()
+        };
+        return exchange.finish(&front, &parts, response, &record, None);
     }
     // The client: the connection's peer, or behind trusted proxies the address they saw.
     let client = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| proxies::client_address(info.0.ip(), &parts.headers, &front.trusted_proxies));
-    // One id per request, the caller's if it sent one, passed on to the service.
-    let request_id = request_id_of(&parts);
-    parts.headers.insert(REQUEST_ID, request_id.clone());
     // The services see the client's address as the gateway determined it (their login
     // lockout counts per source), never an address the client claims.
     parts.headers.remove(FORWARDED_FOR);
@@ -757,21 +785,8 @@ async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
         parts.headers.insert(FORWARDED_FOR, address);
     }
     if let Some(refusal) = front.oversized(&parts) {
-        let mut response = json_response(refusal.status, refusal.body.to_string().into_bytes());
-        let record = AccessRecord::default();
-        log_access(
-            &parts,
-            &AccessLine {
-                record: &record,
-                status: refusal.status,
-                grpc_status: None,
-                started,
-                request_id: &request_id,
-            },
-        );
-        response.headers_mut().insert(REQUEST_ID, request_id);
-        front.allow_origin(origin, response.headers_mut());
-        return response;
+        let response = json_response(refusal.status, refusal.body.to_string().into_bytes());
+        return exchange.finish(&front, &parts, response, &AccessRecord::default(), None);
     }
     let content_type = parts
         .headers
@@ -784,7 +799,7 @@ async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
     if is_grpc || is_grpc_web {
         let record = Arc::new(Mutex::new(AccessRecord::default()));
         let request = Request::from_parts(parts.clone(), body);
-        let mut response = if is_grpc_web {
+        let response = if is_grpc_web {
             // tonic-web turns the browser's call into gRPC and the answer (trailers
             // included) back into gRPC-Web, over HTTP/1.1 or HTTP/2.
             let inner = {
@@ -814,21 +829,11 @@ async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
             .get("grpc-status")
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
-        if let Ok(record) = record.lock() {
-            log_access(
-                &parts,
-                &AccessLine {
-                    record: &record,
-                    status: response.status(),
-                    grpc_status: grpc_status.as_deref(),
-                    started,
-                    request_id: &request_id,
-                },
-            );
-        }
-        response.headers_mut().insert(REQUEST_ID, request_id);
-        front.allow_origin(origin, response.headers_mut());
-        return response;
+        let record = record
+            .lock()
+            .map(|record| record.clone())
+            .unwrap_or_default();
+        return exchange.finish(&front, &parts, response, &record, grpc_status.as_deref());
     }
     let mut record = AccessRecord::default();
     let outcome = front
@@ -858,19 +863,42 @@ async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
     if let Some(allow) = allow.and_then(|allow| HeaderValue::from_str(&allow).ok()) {
         headers.insert(header::ALLOW, allow);
     }
-    log_access(
-        &parts,
-        &AccessLine {
-            record: &record,
-            status,
-            grpc_status: None,
-            started,
-            request_id: &request_id,
-        },
-    );
-    headers.insert(REQUEST_ID, request_id);
-    front.allow_origin(origin, headers);
-    response
+    exchange.finish(&front, &parts, response, &record, None)
+}
+
+/// What every answer needs from its request: when it started, the browser's origin, the
+/// request id.
+struct Exchange {
+    started: Instant,
+    origin: Option<HeaderValue>,
+    request_id: HeaderValue,
+}
+
+impl Exchange {
+    /// Stamps the request id and the CORS headers on `response` and writes the request's
+    /// access-log line: every answer goes through here, whatever answered it.
+    fn finish(
+        self,
+        front: &HttpFront,
+        parts: &http::request::Parts,
+        mut response: Response,
+        record: &AccessRecord,
+        grpc_status: Option<&str>,
+    ) -> Response {
+        log_access(
+            parts,
+            &AccessLine {
+                record,
+                status: response.status(),
+                grpc_status,
+                started: self.started,
+                request_id: &self.request_id,
+            },
+        );
+        response.headers_mut().insert(REQUEST_ID, self.request_id);
+        front.allow_origin(self.origin, response.headers_mut());
+        response
+    }
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
@@ -892,31 +920,6 @@ fn request_id_of(parts: &http::request::Parts) -> HeaderValue {
             HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
                 .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
         })
-}
-
-/// 200 when every upstream is SERVING, else 503; the body lists each upstream's state.
-async fn ready(State(front): State<Arc<HttpFront>>) -> Response {
-    let (ready, states) = front.readiness().await;
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        serde_json::json!({ "upstreams": states }).to_string(),
-    )
-        .into_response()
-}
-
-/// The OpenAPI document of every route, built once at start.
-async fn openapi(State(front): State<Arc<HttpFront>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        front.openapi.clone(),
-    )
-        .into_response()
 }
 
 /// One access-log line.

@@ -632,6 +632,29 @@ async fn browsers_on_allowed_origins_pass_cors_and_others_do_not() {
             .contains("grpc-status-details-bin"),
         "gRPC-Web clients read the error details"
     );
+    // The gateway's own documents go through the same door: a Swagger UI on an allowed
+    // origin can fetch the OpenAPI document, and it has a request id.
+    let document = stack
+        .client
+        .request(
+            Request::builder()
+                .uri(format!("http://{}/openapi.json", stack.gateway))
+                .header("origin", "https://app.example.com")
+                .body(Full::new(Bytes::new()))
+                .expect("request"),
+        )
+        .await
+        .expect("answer");
+    assert_eq!(document.status(), StatusCode::OK);
+    assert_eq!(
+        document.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert!(document.headers().contains_key("x-request-id"));
+    assert!(
+        allowed.headers().contains_key("x-request-id"),
+        "preflights too"
+    );
     // An answer without Origin varies by it too, or a cache could hand it to a browser.
     let without_origin = stack
         .client
