@@ -788,14 +788,46 @@ async fn serve(front: Arc<HttpFront>, request: Request) -> Response {
         let response = json_response(refusal.status, refusal.body.to_string().into_bytes());
         return exchange.finish(&front, &parts, response, &AccessRecord::default(), None);
     }
-    let content_type = parts
+    // Media types are case-insensitive and may carry parameters; tonic-web takes four
+    // exact spellings, so a browser's `Application/grpc-web; charset=utf-8` is given one.
+    let media_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
-    let is_grpc_web = content_type.starts_with("application/grpc-web");
+    let is_grpc_web = media_type.starts_with("application/grpc-web");
     let is_grpc = !is_grpc_web
-        && (content_type == "application/grpc" || content_type.starts_with("application/grpc+"));
+        && (media_type == "application/grpc" || media_type.starts_with("application/grpc+"));
+    if is_grpc_web {
+        if !GRPC_WEB_MEDIA_TYPES.contains(&media_type.as_str()) {
+            let status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+            let response = json_response(
+                status,
+                errors::plain(
+                    status,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    &format!(
+                        "{media_type} is not served; gRPC-Web takes {}",
+                        GRPC_WEB_MEDIA_TYPES.join(", ")
+                    ),
+                )
+                .to_string()
+                .into_bytes(),
+            );
+            return exchange.finish(&front, &parts, response, &AccessRecord::default(), None);
+        }
+        if let Ok(canonical) = HeaderValue::from_str(&media_type) {
+            parts.headers.insert(header::CONTENT_TYPE, canonical);
+        }
+    }
     if is_grpc || is_grpc_web {
         let record = Arc::new(Mutex::new(AccessRecord::default()));
         let request = Request::from_parts(parts.clone(), body);
@@ -955,6 +987,14 @@ fn set_retry_after(headers: &mut HeaderMap, wait: Duration) {
         .saturating_add(u64::from(wait.subsec_nanos() > 0));
     headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
 }
+
+/// The gRPC-Web media types tonic-web serves (binary and base64 text, protobuf only).
+const GRPC_WEB_MEDIA_TYPES: [&str; 4] = [
+    "application/grpc-web",
+    "application/grpc-web+proto",
+    "application/grpc-web-text",
+    "application/grpc-web-text+proto",
+];
 
 /// The request id header, generated when the caller sent none.
 const REQUEST_ID: &str = "x-request-id";

@@ -1065,7 +1065,7 @@ async fn grpc_web_calls_from_browsers_reach_the_services() {
                 .header("content-type", "application/grpc-web+proto")
                 .header("x-grpc-web", "1")
                 .header("origin", "https://app.example.com")
-                .body(Full::new(Bytes::from(frame)))
+                .body(Full::new(Bytes::from(frame.clone())))
                 .expect("request"),
         )
         .await
@@ -1099,6 +1099,48 @@ async fn grpc_web_calls_from_browsers_reach_the_services() {
     assert_eq!(frames[1].0 & 0x80, 0x80, "the trailer frame is flagged");
     let trailers = String::from_utf8_lossy(&frames[1].1).to_lowercase();
     assert!(trailers.contains("grpc-status:0"), "{trailers}");
+
+    // The text mode (base64), spelt as a browser library might: any case, a parameter.
+    use base64::Engine as _;
+    let web_call = |content_type: &'static str, body: Bytes| {
+        Request::builder()
+            .method(Method::POST)
+            .uri(format!(
+                "http://{}/erp.auth.v1.AuthService/GetJwks",
+                stack.gateway
+            ))
+            .header("content-type", content_type)
+            .header("accept", "application/grpc-web-text")
+            .header("x-grpc-web", "1")
+            .body(Full::new(body))
+            .expect("request")
+    };
+    let text = stack
+        .client
+        .request(web_call(
+            "Application/grpc-web-text; charset=utf-8",
+            Bytes::from(base64::engine::general_purpose::STANDARD.encode(&frame)),
+        ))
+        .await
+        .expect("answer");
+    assert_eq!(text.status(), StatusCode::OK);
+    assert!(
+        text.headers()["content-type"]
+            .to_str()
+            .expect("text")
+            .starts_with("application/grpc-web-text"),
+        "{:?}",
+        text.headers()
+    );
+    let unsupported = stack
+        .client
+        .request(web_call(
+            "application/grpc-web+json",
+            Bytes::from_static(b"{}"),
+        ))
+        .await
+        .expect("answer");
+    assert_eq!(unsupported.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
 /// The gateway's upstreams with auth played by a gRPC server that answers every call
