@@ -204,9 +204,17 @@ impl Auth {
                 ))
             }
             RefreshDecision::Rotate => {
-                let tenant = store::tenants::get(&self.db, &tenant_id).await?;
-                let user = store::users::get(&self.db, &tenant_id, &found.session.user_id).await?;
                 let txn = self.db.begin().await?;
+                // The session is held first, and the user and tenant read after: a user
+                // disabled meanwhile is seen here, or their disabling waits for this
+                // rotation and revokes its result.
+                let live =
+                    store::sessions::hold_if_live(&txn, &tenant_id, &found.session.id).await?;
+                let tenant = store::tenants::get(&txn, &tenant_id).await?;
+                let user = store::users::get(&txn, &tenant_id, &found.session.user_id).await?;
+                if !live {
+                    return Err(Error::Unauthenticated(INVALID_REFRESH_TOKEN));
+                }
                 if !store::sessions::mark_rotated(&txn, &tenant_id, &hash).await? {
                     drop(txn);
                     store::sessions::revoke(

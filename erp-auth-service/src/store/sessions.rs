@@ -4,7 +4,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use erp_db::scoped;
 use erp_kit::auth::TenantId;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
+    EntityTrait, QueryFilter, QuerySelect, Set, sea_query::Expr,
 };
 
 use super::entities::{refresh_token, session};
@@ -176,6 +177,24 @@ async fn revoke_where(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Whether a session is still live, holding its row (PostgreSQL) until `txn` ends: a
+/// concurrent revocation (a disabled user, a logout) waits for the rotation in `txn`, or
+/// the rotation sees it.
+pub async fn hold_if_live(
+    txn: &DatabaseTransaction,
+    tenant: &TenantId,
+    session_id: &str,
+) -> Result<bool> {
+    let mut select = scoped::<session::Entity>(tenant).find_by_id(session_id.to_owned());
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        select = select.lock_exclusive();
+    }
+    Ok(select
+        .one(txn)
+        .await?
+        .is_some_and(|session| session.revoked_at.is_none()))
 }
 
 /// Whether a session is revoked (or unknown).

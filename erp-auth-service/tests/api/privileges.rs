@@ -2,7 +2,8 @@
 //! managing users who hold more, and the tenant's last administrator.
 
 use erp_proto::erp::auth::v1::{
-    AssignRoleRequest, CreateRoleRequest, DisableUserRequest, RevokeRoleRequest, UpdateUserRequest,
+    AssignRoleRequest, CreateRoleRequest, CreateUserRequest, DisableUserRequest, RevokeRoleRequest,
+    UpdateUserRequest,
 };
 use tonic::Code;
 
@@ -230,9 +231,24 @@ async fn the_tenant_keeps_an_active_administrator() {
     } else {
         (second, second_token)
     };
-    let third = app
-        .user(&tenant, "third@keeper.example.com", &["tenant_admin"])
-        .await;
+    // The demoted one's sessions ended with the role: the survivor adds a third admin.
+    let third = client
+        .create_user(bearer(
+            CreateUserRequest {
+                email: "third@keeper.example.com".to_owned(),
+                password: USER_PASSWORD.to_owned(),
+                display_name: "Third".to_owned(),
+                roles: vec!["tenant_admin".to_owned()],
+                employee_id: String::new(),
+            },
+            &admin_token,
+        ))
+        .await
+        .expect("the surviving admin creates another")
+        .into_inner()
+        .user
+        .expect("a user")
+        .user_id;
     let third_token = token_of(&app, "keeper", "third@keeper.example.com").await;
     let disable = |user_id: &str, token: &str| {
         bearer(
