@@ -162,9 +162,9 @@ impl LocalTarget<'_> {
                     );
                     return Ok(());
                 }
-                self.supervise(&mut started).await;
+                let supervised = self.supervise(&mut started).await;
                 state.clear()?;
-                Ok(())
+                supervised
             }
             Err(error) => {
                 let Some(previous) = previous else {
@@ -175,6 +175,18 @@ impl LocalTarget<'_> {
                     "rolling back to release {} (it ran before this deploy)",
                     previous.release
                 ));
+                let names: Vec<&str> = previous
+                    .services
+                    .iter()
+                    .map(|service| service.name.as_str())
+                    .collect();
+                for restored in restore_databases(&state, &names, &source.version())? {
+                    self.reporter.line(&format!(
+                        "restored {}'s database as it was before this deploy (the failed release's copy is kept as {})",
+                        restored.service,
+                        restored.kept.display()
+                    ));
+                }
                 // The previous release runs again on its own binaries, kept when it was
                 // deployed (not on what was just built from newer code).
                 let rollback = match previous.bin_dir.clone().filter(|dir| dir.is_dir()) {
@@ -344,6 +356,14 @@ impl LocalTarget<'_> {
             for service in previous.services.iter().rev() {
                 service.stop(STOP_GRACE);
             }
+            // Their databases as they are now, quiet: a failed release may migrate them,
+            // and the previous binaries would then refuse to start on them.
+            let names: Vec<&str> = previous
+                .services
+                .iter()
+                .map(|service| service.name.as_str())
+                .collect();
+            snapshot_databases(&state, &names)?;
         }
         let bootstrap_secret = uuid::Uuid::new_v4().simple().to_string();
         let mut started = Started::default();
@@ -501,6 +521,9 @@ impl LocalTarget<'_> {
                 let dir = state.service_dir(name);
                 std::fs::create_dir_all(&dir)?;
                 let log = dir.join("service.log");
+                // A process already on one of its ports would answer the health gate in
+                // its place (and this one would die on "address in use").
+                ensure_ports_free(name, ports_of(&addresses, name)?)?;
                 let child = spawn(&bin_dir.join(name), &env, &log)?;
                 let running = RunningService {
                     name: name.clone(),
@@ -741,7 +764,8 @@ impl LocalTarget<'_> {
     }
 
     /// Waits for Ctrl-C (or a service exiting), then stops everything in reverse order.
-    async fn supervise(&self, started: &mut Started) {
+    /// A service that exited on its own is an error (the command exits non-zero).
+    async fn supervise(&self, started: &mut Started) -> anyhow::Result<()> {
         self.reporter
             .line("running in the foreground; Ctrl-C stops every service (use --detach to leave them running)");
         let watch = async {
@@ -756,13 +780,20 @@ impl LocalTarget<'_> {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         };
-        let reason = tokio::select! {
-            _ = tokio::signal::ctrl_c() => "Ctrl-C".to_owned(),
-            reason = watch => reason,
+        let exited = tokio::select! {
+            _ = tokio::signal::ctrl_c() => None,
+            reason = watch => Some(reason),
         };
+        let reason = exited.as_deref().unwrap_or("Ctrl-C");
         self.reporter
             .line(&format!("{reason}: stopping in reverse order"));
         started.stop_all(self.reporter);
+        match exited {
+            Some(reason) => Err(anyhow::anyhow!(
+                "{reason} while the release was running; every service was stopped"
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Stops what the state file lists, in reverse order, and forgets it.
@@ -828,6 +859,84 @@ fn ports_of<'a>(addresses: &'a BTreeMap<String, Ports>, name: &str) -> anyhow::R
 /// A service's ports by role (`grpc`, `admin`, `http`).
 #[derive(Debug, Clone)]
 struct Ports(BTreeMap<String, u16>);
+
+/// A service's SQLite database: the file and its journals.
+const DATABASE_FILES: [&str; 4] = ["data.db", "data.db-journal", "data.db-wal", "data.db-shm"];
+/// The suffix of a database file as it was before the deploy in progress.
+const BEFORE_DEPLOY: &str = ".before-deploy";
+
+/// Copies each of `services`' database files aside (`data.db.before-deploy`), replacing
+/// the copies of an earlier deploy. Call it while the services are stopped.
+fn snapshot_databases(state: &StateDir, services: &[&str]) -> anyhow::Result<()> {
+    for service in services {
+        let dir = state.service_dir(service);
+        for file in DATABASE_FILES {
+            let (live, copy) = (dir.join(file), dir.join(format!("{file}{BEFORE_DEPLOY}")));
+            if live.exists() {
+                std::fs::copy(&live, &copy)
+                    .with_context(|| format!("keeping a copy of {}", live.display()))?;
+            } else if copy.exists() {
+                std::fs::remove_file(&copy)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A database put back as it was before a failed deploy.
+struct RestoredDatabase {
+    service: String,
+    /// Where the failed release's database was moved.
+    kept: PathBuf,
+}
+
+/// Puts back the databases [`snapshot_databases`] copied, keeping the failed release's
+/// (`data.db.failed-<version>`) for inspection. Call it while the services are stopped.
+fn restore_databases(
+    state: &StateDir,
+    services: &[&str],
+    failed_version: &str,
+) -> anyhow::Result<Vec<RestoredDatabase>> {
+    let mut restored = Vec::new();
+    for service in services {
+        let dir = state.service_dir(service);
+        if !dir
+            .join(format!("{}{BEFORE_DEPLOY}", DATABASE_FILES[0]))
+            .exists()
+        {
+            continue;
+        }
+        for file in DATABASE_FILES {
+            let (live, copy) = (dir.join(file), dir.join(format!("{file}{BEFORE_DEPLOY}")));
+            if live.exists() {
+                std::fs::rename(&live, dir.join(format!("{file}.failed-{failed_version}")))?;
+            }
+            if copy.exists() {
+                std::fs::rename(&copy, &live)
+                    .with_context(|| format!("restoring {}", live.display()))?;
+            }
+        }
+        restored.push(RestoredDatabase {
+            service: (*service).to_owned(),
+            kept: dir.join(format!("{}.failed-{failed_version}", DATABASE_FILES[0])),
+        });
+    }
+    Ok(restored)
+}
+
+/// Refuses to start `name` while another process listens on one of its ports.
+fn ensure_ports_free(name: &str, ports: &Ports) -> anyhow::Result<()> {
+    for (role, port) in &ports.0 {
+        if let Err(error) = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, *port)) {
+            anyhow::bail!(
+                "{name}'s {role} port {port} is taken ({error}): another process listens \
+                 there (a service left from an earlier run? `release-orchestrator down`, or \
+                 give the environment other ports)"
+            );
+        }
+    }
+    Ok(())
+}
 
 impl Ports {
     fn get(&self, role: &str) -> anyhow::Result<u16> {
@@ -961,4 +1070,57 @@ async fn grpc_serving(address: &str, served: &[String]) -> Result<(), String> {
 /// Now, as RFC 3339 in UTC to the second.
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_deploy_gets_the_databases_back_as_they_were_before_it() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let state = StateDir::new(root.path().to_owned());
+        let dir = state.service_dir("erp-hrm-service");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("data.db"), "schema 1, rows").expect("db");
+        snapshot_databases(&state, &["erp-hrm-service", "erp-auth-service"]).expect("copied");
+
+        // The failed release migrates and writes.
+        std::fs::write(dir.join("data.db"), "schema 2, more rows").expect("db");
+        std::fs::write(dir.join("data.db-journal"), "hot journal").expect("journal");
+        let restored = restore_databases(&state, &["erp-hrm-service", "erp-auth-service"], "1.1.0")
+            .expect("restored");
+
+        assert_eq!(restored.len(), 1, "only services that had a database");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("data.db")).expect("db"),
+            "schema 1, rows"
+        );
+        assert!(
+            !dir.join("data.db-journal").exists(),
+            "no journal of the failed one"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("data.db.failed-1.1.0")).expect("kept"),
+            "schema 2, more rows"
+        );
+        assert!(dir.join("data.db-journal.failed-1.1.0").exists());
+    }
+
+    #[test]
+    fn a_port_another_process_listens_on_is_refused_before_starting() {
+        let holder =
+            std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).expect("a free port");
+        let port = holder.local_addr().expect("address").port();
+        let ports = Ports(BTreeMap::from([("grpc".to_owned(), port)]));
+        let refused = ensure_ports_free("erp-hrm-service", &ports).expect_err("taken");
+        assert!(
+            refused
+                .to_string()
+                .contains(&format!("grpc port {port} is taken")),
+            "{refused}"
+        );
+        drop(holder);
+        ensure_ports_free("erp-hrm-service", &ports).expect("free again");
+    }
 }

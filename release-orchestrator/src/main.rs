@@ -26,6 +26,16 @@ const EXIT_CODES: &str = "Exit codes:
   64  wrong usage (unknown command or flag)
   65  the release config has problems (each printed as file:line: key: message)";
 
+const STATUS_EXIT_CODES: &str = "Exit codes:
+  0   every process the environment runs is alive (or nothing is deployed)
+  1   a process is not running, or the state could not be read
+  64  wrong usage";
+
+const OTHER_EXIT_CODES: &str = "Exit codes:
+  0   success
+  1   the command failed
+  64  wrong usage (unknown command or flag)";
+
 /// Validates ERP mesh release configs, plans their stages in dependency order and deploys
 /// them — as local processes on SQLite and an embedded broker (`--env local`, the default).
 ///
@@ -87,6 +97,7 @@ enum Commands {
         run: RunArgs,
     },
     /// What the environment runs now, and whether each process is alive.
+    #[command(after_help = STATUS_EXIT_CODES)]
     Status {
         /// The environment.
         #[arg(long, default_value = "local")]
@@ -96,12 +107,14 @@ enum Commands {
         output: Output,
     },
     /// Stops everything the environment runs, in reverse order.
+    #[command(after_help = OTHER_EXIT_CODES)]
     Down {
         /// The environment.
         #[arg(long, default_value = "local")]
         env: String,
     },
     /// The last lines of a service's log.
+    #[command(after_help = OTHER_EXIT_CODES)]
     Logs {
         /// The service (or `erp-dev-broker`).
         service: String,
@@ -113,6 +126,7 @@ enum Commands {
         lines: usize,
     },
     /// Every deploy, rollback and down recorded for the environment.
+    #[command(after_help = OTHER_EXIT_CODES)]
     History {
         /// The environment.
         #[arg(long, default_value = "local")]
@@ -122,6 +136,7 @@ enum Commands {
         output: Output,
     },
     /// Deploys a release that was deployed before, from its saved config.
+    #[command(after_help = EXIT_CODES)]
     Rollback {
         /// The release version to go back to.
         #[arg(long)]
@@ -136,6 +151,7 @@ enum Commands {
         command: ContractsCommand,
     },
     /// Prints a shell completion script.
+    #[command(after_help = OTHER_EXIT_CODES)]
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
@@ -183,6 +199,7 @@ enum ContractsCommand {
         output: AffectedOutput,
     },
     /// Sends a `contracts-changed` repository_dispatch to each affected unit's repository.
+    #[command(after_help = OTHER_EXIT_CODES)]
     Dispatch {
         #[command(flatten)]
         revisions: Revisions,

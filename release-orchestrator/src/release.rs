@@ -676,6 +676,10 @@ fn read_order(node: &Node, source: &str, problems: &mut Vec<Problem>) -> Vec<Sta
                         .into_iter()
                         .map(|name| (name, item.line))
                         .collect(),
+                    Value::Sequence(names) if names.is_empty() => {
+                        problems.push(Problem::new(item.line, &key, "a stage names no service"));
+                        return None;
+                    }
                     Value::Sequence(names) => names
                         .iter()
                         .filter_map(|name| Some((text(name, &key, problems)?, name.line)))

@@ -150,6 +150,12 @@ fn every_kind_of_problem_is_reported_with_its_line_and_key() {
             "ghost, which `services` does not define",
         ),
         (
+            "release: {version: \"1.0.0\"}\nservices:\n  - name: a\n    version: \"1.0.0\"\ndeployment_order:\n  - a\n  - []\n",
+            7,
+            "deployment_order[1]",
+            "a stage names no service",
+        ),
+        (
             "release: {version: \"1.0.0\"}\nservices:\n  - name: a\n    version: \"1.0.0\"\n  - name: b\n    version: \"1.0.0\"\ndeployment_order:\n  - a\n",
             5,
             "services[1].name",

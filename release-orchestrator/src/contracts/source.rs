@@ -98,12 +98,15 @@ pub fn file_at(repo: &Path, revision: &str, path: &str) -> anyhow::Result<String
     git(repo, &["show", &format!("{revision}:{path}")])
 }
 
-/// The paths that differ between two revisions.
+/// The paths that differ between two revisions; a renamed file counts as both its old
+/// and its new path (a move between crates touches both).
 pub fn changed_paths(repo: &Path, base: &str, head: &str) -> anyhow::Result<Vec<String>> {
-    Ok(git(repo, &["diff", "--name-only", base, head])?
-        .lines()
-        .map(str::to_owned)
-        .collect())
+    Ok(
+        git(repo, &["diff", "--name-only", "--no-renames", base, head])?
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    )
 }
 
 /// Files held in memory, found by import name.
