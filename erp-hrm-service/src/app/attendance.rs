@@ -135,18 +135,11 @@ impl Hrm {
     ) -> Result<Vec<SummaryRow>> {
         let mut scope = self.attendance_scope(caller, employee_id).await?;
         if let Some(department) = department_id {
-            let (members, _) = self
-                .employees_by_department(
-                    caller,
-                    department,
-                    false,
-                    Some(&PageRequest {
-                        page_size: 500,
-                        page_token: String::new(),
-                    }),
-                )
-                .await?;
-            let members: Vec<String> = members.into_iter().map(|member| member.id).collect();
+            // Every member, however many (a page of them left the rest out).
+            store::departments::get(&self.db, &caller.tenant_id, department).await?;
+            let members =
+                store::employees::ids_in_department(&self.db, &caller.tenant_id, department)
+                    .await?;
             scope = Some(match scope {
                 Some(visible) => visible
                     .into_iter()

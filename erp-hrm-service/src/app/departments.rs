@@ -74,7 +74,17 @@ impl Hrm {
             new.head_employee_id.as_deref(),
         )
         .await?;
-        store::departments::insert(&self.db, &caller.tenant_id, new, &caller.user_id).await
+        // The parent is held while the child is added, so a delete of the parent at the
+        // same moment cannot leave the child under a department that no longer exists.
+        let txn = self.db.begin().await?;
+        if let Some(parent) = new.parent_id.as_deref() {
+            store::departments::hold(&txn, &caller.tenant_id, parent, "parent_department_id")
+                .await?;
+        }
+        let created =
+            store::departments::insert(&txn, &caller.tenant_id, new, &caller.user_id).await?;
+        txn.commit().await?;
+        Ok(created)
     }
 
     /// A department.

@@ -121,8 +121,9 @@ impl Hrm {
     }
 
     /// The facts for deciding leave: a manager or department head who cannot act on it
-    /// (terminated, or without a login) counts as absent, so that their level goes to HR
-    /// (at submission) or HR may decide it (a request already waiting for them).
+    /// (terminated, or without a login, or the requester themself: a head asking for
+    /// their own leave) counts as absent, so that their level goes to HR (at submission)
+    /// or HR may decide it (a request already waiting for them).
     pub(crate) async fn approval_facts(
         &self,
         db: &impl ConnectionTrait,
@@ -134,6 +135,10 @@ impl Hrm {
             let Some(id) = approver.as_deref() else {
                 continue;
             };
+            if id == employee.id {
+                *approver = None;
+                continue;
+            }
             let can_act = store::employees::get(db, tenant, id)
                 .await
                 .ok()

@@ -114,6 +114,22 @@ pub async fn get(
         .ok_or(Error::NotFound("employee"))
 }
 
+/// The ids of every employee of a department (all of them: summaries count everyone).
+pub async fn ids_in_department(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    department: &str,
+) -> Result<Vec<String>> {
+    Ok(scoped::<employee::Entity>(tenant)
+        .find()
+        .filter(employee::Column::DepartmentId.eq(department))
+        .select_only()
+        .column(employee::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
 /// Locks an employee's row until the transaction ends (PostgreSQL; SQLite serialises
 /// writers anyway), so concurrent leave decisions for one employee run one at a time.
 pub async fn lock(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> Result<()> {

@@ -174,6 +174,29 @@ async fn a_department_is_not_deleted_while_another_moves_under_it() {
 }
 
 #[tokio::test]
+async fn a_department_is_not_deleted_while_a_child_is_created_under_it() {
+    let mesh = Mesh::start().await;
+    let hrm = mesh.hrm().await;
+    for round in 0..8 {
+        let parent = mesh.department(&mesh.admin, &format!("Q{round}"), "").await;
+        let (mut deleting, mut creating) = (hrm.clone(), hrm.clone());
+        let (deleted, created) = tokio::join!(
+            deleting.delete_department(delete(&parent, &mesh.admin)),
+            creating.create_department(bearer(
+                CreateDepartmentRequest {
+                    code: format!("QC{round}"),
+                    name: format!("child {round}"),
+                    parent_department_id: parent.clone(),
+                    head_employee_id: String::new(),
+                },
+                &mesh.admin,
+            )),
+        );
+        exactly_one_wins(round, deleted, created);
+    }
+}
+
+#[tokio::test]
 async fn a_department_is_not_deleted_while_someone_is_hired_into_it() {
     let mesh = Mesh::start().await;
     let hrm = mesh.hrm().await;

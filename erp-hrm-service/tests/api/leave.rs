@@ -650,8 +650,10 @@ async fn department_heads_find_what_awaits_them_page_after_full_page() {
     // Three members without a manager; requests awaiting the head and requests awaiting
     // HR alternate in the list.
     let mut for_the_head = Vec::new();
+    let mut members = Vec::new();
     for n in 0..3 {
         let (member, token) = mesh.hire(&format!("MEM-{n}"), &department, "").await;
+        members.push(member.clone());
         mesh.allocate(&member, &by_head, 10).await;
         mesh.allocate(&member, &by_hr, 10).await;
         for (leave_type, day) in [(&by_head, 2 + n), (&by_hr, 9 + n)] {
@@ -697,6 +699,7 @@ async fn department_heads_find_what_awaits_them_page_after_full_page() {
         }
         page_token = next;
     }
+    let first_members_request = for_the_head[0].clone();
     found.sort();
     for_the_head.sort();
     assert_eq!(found, for_the_head, "every request awaiting the head, once");
@@ -708,4 +711,37 @@ async fn department_heads_find_what_awaits_them_page_after_full_page() {
         .into_inner()
         .leave_requests;
     assert_eq!(visible.len(), 6, "the head sees the department's requests");
+
+    // A member whose request waits for the head becomes the head: nobody approves their
+    // own, so HR decides it (it could be decided by nobody).
+    let hr = mesh
+        .user_with_role("hr-head@acme.example.com", "hr_manager")
+        .await;
+    hrm.update_department(bearer(
+        UpdateDepartmentRequest {
+            department_id: department.clone(),
+            head_employee_id: members[0].clone(),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["head_employee_id".to_owned()],
+            }),
+            ..Default::default()
+        },
+        &mesh.admin,
+    ))
+    .await
+    .expect("a new head");
+    let decided = hrm
+        .approve_leave_request(bearer(
+            ApproveLeaveRequestRequest {
+                leave_request_id: first_members_request,
+                comment: String::new(),
+            },
+            &hr,
+        ))
+        .await
+        .expect("HR decides the new head's own request")
+        .into_inner()
+        .leave_request
+        .expect("request");
+    assert_eq!(decided.status, LeaveRequestStatus::Approved as i32);
 }
