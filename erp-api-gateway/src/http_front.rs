@@ -87,6 +87,8 @@ pub enum FrontError {
 struct Target {
     grpc_path: PathAndQuery,
     grpc_path_text: String,
+    /// The binding's path template (`/v1/employees/{id}`): the route's name in traces.
+    route_template: String,
     unit: String,
     input: MessageDescriptor,
     output: MessageDescriptor,
@@ -173,16 +175,17 @@ impl HttpFront {
                     .unwrap_or_else(|_| PathAndQuery::from_static("/"));
                 routes.push(Route {
                     method: binding.method.as_str().to_owned(),
-                    template,
                     target: Arc::new(Target {
                         grpc_path,
                         grpc_path_text: method.grpc_path.clone(),
+                        route_template: template.as_str().to_owned(),
                         unit: unit_of(&method.package).to_owned(),
                         input: method.descriptor.input(),
                         output: method.descriptor.output(),
                         body: binding.body.clone(),
                         response_body: binding.response_body.clone(),
                     }),
+                    template,
                 });
             }
         }
@@ -606,6 +609,14 @@ impl HttpFront {
         let (target, variables) = match self.routes.lookup(method.as_str(), uri.path()) {
             Lookup::Found(target, variables) => {
                 record.route = Some(target.grpc_path_text.clone());
+                let span = tracing::Span::current();
+                if !span.is_disabled() {
+                    span.record("http.route", target.route_template.as_str());
+                    span.record(
+                        "otel.name",
+                        format!("{method} {}", target.route_template).as_str(),
+                    );
+                }
                 (target, variables)
             }
             Lookup::MethodNotAllowed(allowed) => {
@@ -734,11 +745,14 @@ async fn unary(
 async fn handle(State(front): State<Arc<HttpFront>>, request: Request) -> Response {
     // The caller's trace goes on through the gateway: the upstream call is a child of
     // this span, whose parent is the caller's `traceparent`.
+    // Named by method until the route is known, then by the route's template: never by
+    // the raw path (one span name per id would swamp a tracing backend).
     let span = tracing::info_span!(
         "gateway.request",
-        otel.name = %request.uri().path(),
+        otel.name = %request.method(),
         otel.kind = "server",
         http.request.method = %request.method(),
+        http.route = tracing::field::Empty,
     );
     telemetry::continue_trace(&span, request.headers());
     serve(front, request).instrument(span).await

@@ -3,8 +3,9 @@
 //!
 //! It prints `bootstrap.servers=<host:port,…>` on stdout (and into `--bootstrap-file`).
 //! Limits of the mock: random ports, nothing persisted, about 5 MiB kept per partition,
-//! `read_committed` ignored. Clients should use a 2 s session timeout and 10 ms fetch
-//! waits (`KafkaConfig::local`).
+//! `read_committed` ignored. Clients should use a 4 s session timeout (a shorter one
+//! makes the mock's delayed group joins time out) and 10 ms fetch waits
+//! (`KafkaConfig::local`).
 
 use std::{path::PathBuf, process::ExitCode};
 
