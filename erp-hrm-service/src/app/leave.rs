@@ -16,7 +16,7 @@ use crate::{
         employee::EmployeeStatus,
         leave::{
             Approval, Chain, LeaveSpan, LedgerKind, RequestStatus, fits_balance, lapsing_half_days,
-            resolve_chain, working_half_days,
+            resolve_chain, usable_half_days, working_half_days,
         },
     },
     error::{Error, Result},
@@ -84,6 +84,26 @@ fn insufficient(balance: i64, pending: i64, requested: i32) -> Error {
             "the request needs {requested} half days; the balance is {balance} with {pending} held by pending requests"
         ),
     }
+}
+
+/// What a request of `leave_type` dated `days` may draw on: its period's days and the
+/// capped carry-forward of earlier ones, not a later period's (see [`usable_half_days`]).
+async fn usable_for(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    leave_type: &leave_type::Model,
+    days: (NaiveDate, NaiveDate),
+) -> Result<i64> {
+    let balance = store::leave::balance(db, tenant, employee_id, &leave_type.id).await?;
+    let (later, current) =
+        store::leave::granted_around(db, tenant, employee_id, &leave_type.id, days).await?;
+    Ok(usable_half_days(
+        balance,
+        later,
+        current,
+        i64::from(leave_type.carry_forward_cap_half_days),
+    ))
 }
 
 impl Hrm {
@@ -466,7 +486,14 @@ impl Hrm {
                     .to_owned(),
             });
         }
-        let balance = store::leave::balance(&txn, tenant, &employee.id, &leave_type.id).await?;
+        let balance = usable_for(
+            &txn,
+            tenant,
+            &employee.id,
+            &leave_type,
+            (new.start_date, new.end_date),
+        )
+        .await?;
         let held: i64 = store::leave::pending(&txn, tenant, &employee.id, Some(&leave_type.id))
             .await?
             .iter()
@@ -785,11 +812,12 @@ impl Hrm {
                 // The balance may have changed since submission (expiries, other approvals).
                 self.lapse_ended_allocations(&txn, tenant, &request.employee_id, None)
                     .await?;
-                let balance = store::leave::balance(
+                let balance = usable_for(
                     &txn,
                     tenant,
                     &request.employee_id,
-                    &request.leave_type_id,
+                    &leave_type,
+                    (request.start_date, request.end_date),
                 )
                 .await?;
                 if balance < i64::from(request.half_days) {

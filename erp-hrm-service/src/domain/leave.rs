@@ -277,6 +277,23 @@ pub fn fits_balance(balance: i64, pending: i64, requested: u32) -> bool {
     balance - pending >= i64::from(requested)
 }
 
+/// What a request may draw on, by the oldest-days-first rule: what is left of the
+/// allocations whose period it falls in (`granted_current`), plus what is left of earlier
+/// periods up to the carry-forward cap (the rest lapses when they end); never days
+/// granted for a period that starts after it (`granted_later`, untouched while older
+/// days remain).
+pub fn usable_half_days(
+    balance: i64,
+    granted_later: i64,
+    granted_current: i64,
+    carry_forward_cap: i64,
+) -> i64 {
+    let up_to_its_period = balance - granted_later;
+    let current_left = up_to_its_period.min(granted_current);
+    let earlier_left = (up_to_its_period - granted_current).max(0);
+    current_left + earlier_left.min(carry_forward_cap.max(0))
+}
+
 /// The half days that lapse when an allocation's period ends: what is left of it (and of
 /// allocations that ended before it) beyond the carry-forward cap. Approved requests take
 /// the oldest days first, so what is left of the ended allocations is the balance less
@@ -293,6 +310,17 @@ mod tests {
     fn day(d: u32) -> NaiveDate {
         // November 2026: the 2nd is a Monday.
         NaiveDate::from_ymd_opt(2026, 11, d).expect("date")
+    }
+
+    #[test]
+    fn a_request_draws_on_its_period_and_capped_carry_forward_only() {
+        // 20 days left of a period that ends before the request (cap 5 days), 10 granted
+        // for the request's period, 8 for a later one: 10 + 5.
+        assert_eq!(usable_half_days(76, 16, 20, 10), 30);
+        // A request in the earlier period draws on it whole (the later ones wait).
+        assert_eq!(usable_half_days(76, 36, 40, 10), 40);
+        // Nothing left of earlier periods: the request's own period only.
+        assert_eq!(usable_half_days(12, 0, 20, 10), 12);
     }
 
     #[test]

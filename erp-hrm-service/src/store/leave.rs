@@ -394,6 +394,36 @@ pub async fn granted_after(
     Ok(granted.into_iter().map(i64::from).sum())
 }
 
+/// The half days granted to an employee for a leave type, around the days `start` to
+/// `end`: for periods that start after them, and for periods that are not over before
+/// them (the request's own). Periods that ended before them are left out.
+pub async fn granted_around(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    leave_type_id: &str,
+    (start, end): (NaiveDate, NaiveDate),
+) -> Result<(i64, i64)> {
+    let allocations: Vec<(NaiveDate, NaiveDate, i32)> =
+        allocations_of(tenant, employee_id, leave_type_id)
+            .select_only()
+            .column(leave_allocation::Column::PeriodStart)
+            .column(leave_allocation::Column::PeriodEnd)
+            .column(leave_allocation::Column::HalfDays)
+            .into_tuple()
+            .all(db)
+            .await?;
+    let (mut later, mut current) = (0, 0);
+    for (period_start, period_end, half_days) in allocations {
+        if period_start > end {
+            later += i64::from(half_days);
+        } else if period_end >= start {
+            current += i64::from(half_days);
+        }
+    }
+    Ok((later, current))
+}
+
 /// Whether one allocation of the leave type covers every day from `start` to `end`.
 pub async fn covered(
     db: &impl ConnectionTrait,

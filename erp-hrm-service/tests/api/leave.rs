@@ -745,3 +745,49 @@ async fn department_heads_find_what_awaits_them_page_after_full_page() {
         .expect("request");
     assert_eq!(decided.status, LeaveRequestStatus::Approved as i32);
 }
+
+#[tokio::test]
+async fn a_request_in_a_new_period_draws_on_the_old_one_only_up_to_the_carry_forward_cap() {
+    let mesh = Mesh::start().await;
+    let department = mesh.department(&mesh.admin, "FIN", "").await;
+    let (employee, employee_token) = mesh.hire("EMP-P", &department, "").await;
+    // HR approves; the helper's carry-forward cap is 10 half days (5 days).
+    let annual = mesh.leave_type("ANNUAL", &[ApproverKind::Hr]).await;
+    // 20 days in 2070 (not over yet when the request is made for 2071), 10 days in 2071.
+    mesh.allocate_in(&employee, &annual, 40, ((2070, 1, 1), (2070, 12, 31)))
+        .await;
+    mesh.allocate_in(&employee, &annual, 20, ((2071, 1, 1), (2071, 12, 31)))
+        .await;
+    let mut hrm = mesh.hrm().await;
+
+    // 25 working days in February 2071: 2071's 10 and at most 5 carried from 2070 are 15.
+    let too_much = hrm
+        .submit_leave_request(bearer(
+            submit(&annual, (2071, 2, 2), (2071, 3, 6)),
+            &employee_token,
+        ))
+        .await
+        .expect_err("2070's days beyond the cap lapse before 2071");
+    assert_eq!(
+        reason(&too_much).as_deref(),
+        Some("ERP:HRM:INSUFFICIENT_BALANCE"),
+        "{too_much:?}"
+    );
+    let sixteen = hrm
+        .submit_leave_request(bearer(
+            submit(&annual, (2071, 2, 2), (2071, 2, 23)),
+            &employee_token,
+        ))
+        .await
+        .expect_err("one day over");
+    assert_eq!(
+        reason(&sixteen).as_deref(),
+        Some("ERP:HRM:INSUFFICIENT_BALANCE")
+    );
+    // 15 days fit exactly.
+    mesh.submit_leave(
+        submit(&annual, (2071, 2, 2), (2071, 2, 20)),
+        &employee_token,
+    )
+    .await;
+}
