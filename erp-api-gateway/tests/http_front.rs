@@ -123,6 +123,25 @@ impl Stack {
         }
     }
 
+    /// The gateway's whole answer (status and headers) to an empty-bodied request.
+    async fn answer(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> hyper::Response<hyper::body::Incoming> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.gateway));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.client
+            .request(request.body(Full::new(Bytes::new())).expect("request"))
+            .await
+            .expect("the gateway answers")
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -331,16 +350,12 @@ async fn refusals_are_mapped_with_the_field_or_the_reason() {
     let (status, body) = stack.send(Method::GET, "/v1/nowhere", None, "").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let answer = stack
-        .client
-        .request(
-            Request::builder()
-                .uri(format!("http://{}/.well-known/jwks.json", stack.gateway))
-                .header("x-request-id", "req-from-caller")
-                .body(Full::new(Bytes::new()))
-                .expect("request"),
+        .answer(
+            Method::GET,
+            "/.well-known/jwks.json",
+            &[("x-request-id", "req-from-caller")],
         )
-        .await
-        .expect("answer");
+        .await;
     assert_eq!(answer.headers()["x-request-id"], "req-from-caller");
     let unprintable = stack
         .client
@@ -364,16 +379,8 @@ async fn refusals_are_mapped_with_the_field_or_the_reason() {
         "an id that cannot travel on is replaced: {replaced}"
     );
     let not_allowed = stack
-        .client
-        .request(
-            Request::builder()
-                .method(Method::DELETE)
-                .uri(format!("http://{}/v1/operator:token", stack.gateway))
-                .body(Full::new(Bytes::new()))
-                .expect("request"),
-        )
-        .await
-        .expect("answer");
+        .answer(Method::DELETE, "/v1/operator:token", &[])
+        .await;
     assert_eq!(not_allowed.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
         not_allowed.headers()["allow"],
@@ -610,17 +617,10 @@ async fn browsers_on_allowed_origins_pass_cors_and_others_do_not() {
             .contains_key("access-control-allow-origin")
     );
 
+    let app_origin = [("origin", "https://app.example.com")];
     let simple = stack
-        .client
-        .request(
-            Request::builder()
-                .uri(format!("http://{}/.well-known/jwks.json", stack.gateway))
-                .header("origin", "https://app.example.com")
-                .body(Full::new(Bytes::new()))
-                .expect("request"),
-        )
-        .await
-        .expect("answer");
+        .answer(Method::GET, "/.well-known/jwks.json", &app_origin)
+        .await;
     assert_eq!(simple.status(), StatusCode::OK);
     assert_eq!(
         simple.headers()["access-control-allow-origin"],
@@ -636,16 +636,8 @@ async fn browsers_on_allowed_origins_pass_cors_and_others_do_not() {
     // The gateway's own documents go through the same door: a Swagger UI on an allowed
     // origin can fetch the OpenAPI document, and it has a request id.
     let document = stack
-        .client
-        .request(
-            Request::builder()
-                .uri(format!("http://{}/openapi.json", stack.gateway))
-                .header("origin", "https://app.example.com")
-                .body(Full::new(Bytes::new()))
-                .expect("request"),
-        )
-        .await
-        .expect("answer");
+        .answer(Method::GET, "/openapi.json", &app_origin)
+        .await;
     assert_eq!(document.status(), StatusCode::OK);
     assert_eq!(
         document.headers()["access-control-allow-origin"],
@@ -658,15 +650,8 @@ async fn browsers_on_allowed_origins_pass_cors_and_others_do_not() {
     );
     // An answer without Origin varies by it too, or a cache could hand it to a browser.
     let without_origin = stack
-        .client
-        .request(
-            Request::builder()
-                .uri(format!("http://{}/.well-known/jwks.json", stack.gateway))
-                .body(Full::new(Bytes::new()))
-                .expect("request"),
-        )
-        .await
-        .expect("answer");
+        .answer(Method::GET, "/.well-known/jwks.json", &[])
+        .await;
     assert!(
         without_origin
             .headers()

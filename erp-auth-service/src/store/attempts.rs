@@ -4,7 +4,7 @@
 //! the lock), and a successful login clears the account's counter and refunds the source's.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, Statement, Value};
 
 use crate::{
     domain::lockout::{AttemptKey, LockoutPolicy},
@@ -36,13 +36,6 @@ const RESERVE: &str = "INSERT INTO login_attempts (key, failures, window_started
      RETURNING failures, locked_until";
 
 /// SQLite numbers its placeholders `?1`, PostgreSQL `$1`.
-fn placeholders(backend: DatabaseBackend, sql: &str) -> String {
-    match backend {
-        DatabaseBackend::Sqlite => sql.replace('$', "?"),
-        _ => sql.to_owned(),
-    }
-}
-
 /// Counts one attempt of `key` and says whether it may proceed.
 pub async fn reserve(
     db: &impl ConnectionTrait,
@@ -56,7 +49,7 @@ pub async fn reserve(
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
-            placeholders(backend, RESERVE),
+            erp_db::numbered_placeholders(backend, RESERVE),
             [
                 Value::from(key.to_owned()),
                 Value::from(now),
@@ -76,7 +69,7 @@ pub async fn reserve(
         let until = policy.lock_until(now);
         db.execute_raw(Statement::from_sql_and_values(
             backend,
-            placeholders(
+            erp_db::numbered_placeholders(
                 backend,
                 "UPDATE login_attempts SET locked_until = $1 WHERE key = $2",
             ),
@@ -93,7 +86,7 @@ pub async fn clear(db: &impl ConnectionTrait, key: &str) -> Result<()> {
     let backend = db.get_database_backend();
     db.execute_raw(Statement::from_sql_and_values(
         backend,
-        placeholders(backend, "DELETE FROM login_attempts WHERE key = $1"),
+        erp_db::numbered_placeholders(backend, "DELETE FROM login_attempts WHERE key = $1"),
         [Value::from(key.to_owned())],
     ))
     .await?;
@@ -106,7 +99,7 @@ pub async fn refund(db: &impl ConnectionTrait, key: &str) -> Result<()> {
     let backend = db.get_database_backend();
     db.execute_raw(Statement::from_sql_and_values(
         backend,
-        placeholders(
+        erp_db::numbered_placeholders(
             backend,
             "UPDATE login_attempts SET failures = failures - 1 WHERE key = $1 AND failures > 0",
         ),

@@ -1,7 +1,7 @@
 //! The outbox and inbox tables, and the migrations that create them (every service adds
 //! [`migrations`] to its own migrator).
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
 use sea_orm_migration::MigrationTrait;
 
 pub(crate) mod outbox_event {
@@ -72,28 +72,21 @@ pub(crate) async fn delete_in_batches(
     cutoff: chrono::DateTime<chrono::Utc>,
 ) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
-    let mut values: Vec<sea_orm::Value> = Vec::new();
-    let mut bind = |value: sea_orm::Value| {
-        values.push(value);
-        if backend == DatabaseBackend::Postgres {
-            format!("${}", values.len())
-        } else {
-            "?".to_owned()
-        }
-    };
     // The scope applies outside too: another scope may hold the same key.
-    let (outer_scope, inner_scope) = match scope {
+    let (scope_match, values): (String, Vec<sea_orm::Value>) = match scope {
         Some((column, value)) => (
-            format!("{column} = {} AND ", bind(value.into())),
-            format!("{column} = {} AND ", bind(value.into())),
+            format!("{column} = $2 AND "),
+            vec![cutoff.into(), value.into()],
         ),
-        None => (String::new(), String::new()),
+        None => (String::new(), vec![cutoff.into()]),
     };
-    let before = bind(cutoff.into());
-    let sql = format!(
-        "DELETE FROM {table} WHERE {outer_scope}{key_column} IN (SELECT {key_column} FROM \
-         {table} WHERE {inner_scope}{time_column} < {before} ORDER BY {time_column} \
-         LIMIT {DELETE_BATCH})"
+    let sql = erp_db::numbered_placeholders(
+        backend,
+        &format!(
+            "DELETE FROM {table} WHERE {scope_match}{key_column} IN (SELECT {key_column} FROM \
+             {table} WHERE {scope_match}{time_column} < $1 ORDER BY {time_column} \
+             LIMIT {DELETE_BATCH})"
+        ),
     );
     let mut deleted = 0;
     loop {
