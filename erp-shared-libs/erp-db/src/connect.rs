@@ -31,6 +31,11 @@ pub struct DatabaseConfig {
     /// without the extra round trip.
     #[serde(with = "humantime_serde")]
     pub ping_when_idle_for: Duration,
+    /// PostgreSQL cancels a statement that runs longer (`statement_timeout`), so a
+    /// runaway query cannot hold a connection and its locks; `0s` turns it off. Migrations
+    /// run without it.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
     /// Run pending migrations at startup.
     pub run_migrations: bool,
 }
@@ -44,6 +49,7 @@ impl Default for DatabaseConfig {
             connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
             ping_when_idle_for: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(30),
             run_migrations: true,
         }
     }
@@ -70,6 +76,12 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbEr
         .acquire_timeout(config.acquire_timeout)
         .test_before_acquire_if_idle_for(config.ping_when_idle_for)
         .sqlx_logging(false);
+    if !config.statement_timeout.is_zero() {
+        let milliseconds = config.statement_timeout.as_millis().max(1);
+        options.map_sqlx_postgres_opts(move |postgres| {
+            postgres.options([("statement_timeout", format!("{milliseconds}ms"))])
+        });
+    }
     Database::connect(options).await
 }
 
@@ -78,25 +90,38 @@ pub async fn connect_and_migrate<M: MigratorTrait>(
     config: &DatabaseConfig,
 ) -> Result<DatabaseConnection, DbErr> {
     let db = connect(config).await?;
-    if config.run_migrations {
-        migrate::<M>(&db, config).await?;
+    if !config.run_migrations {
+        return Ok(db);
     }
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        M::up(&db, None).await?;
+        return Ok(db);
+    }
+    // Building an index may take longer than a request's statement may, and so may
+    // waiting for another replica's migrations: a pool of its own, without the timeout.
+    let unlimited = DatabaseConfig {
+        statement_timeout: Duration::ZERO,
+        max_connections: 2,
+        min_connections: 0,
+        ..config.clone()
+    };
+    let migrating = connect(&unlimited).await?;
+    let migrated = migrate::<M>(&migrating, &unlimited).await;
+    migrating.close().await?;
+    migrated?;
     Ok(db)
 }
 
 /// An arbitrary, fixed advisory-lock key: "one process migrates at a time" per database.
 const MIGRATION_LOCK_KEY: i64 = 0x6572_705f_6d69_6772; // "erp_migr"
 
-/// Applies the pending migrations of `M`. On PostgreSQL one process at a time: replicas
+/// Applies the pending migrations of `M` on PostgreSQL, one process at a time: replicas
 /// that start together would otherwise both apply a migration, and the second fail. The
 /// lock is held by a transaction on a connection of its own, released when it ends.
 async fn migrate<M: MigratorTrait>(
     db: &DatabaseConnection,
     config: &DatabaseConfig,
 ) -> Result<(), DbErr> {
-    if db.get_database_backend() != DatabaseBackend::Postgres {
-        return M::up(db, None).await;
-    }
     let lock_connection = connect(&DatabaseConfig {
         max_connections: 1,
         min_connections: 0,

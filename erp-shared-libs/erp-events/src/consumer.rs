@@ -158,7 +158,7 @@ enum Outcome {
 /// Why one attempt failed.
 enum AttemptError {
     /// The consumer's own transaction (begin, inbox row, commit) could not reach the
-    /// database: not the event's fault, so wait for it.
+    /// database, or a statement ran past its timeout: not the event's fault, so wait.
     Database(sea_orm::DbErr),
     /// The handler refused or failed, or the transaction failed for another reason:
     /// counts as one of the event's attempts.
@@ -168,9 +168,13 @@ enum AttemptError {
 impl From<sea_orm::DbErr> for AttemptError {
     fn from(error: sea_orm::DbErr) -> Self {
         match database_trouble(&error) {
-            Some(DatabaseTrouble::Unreachable | DatabaseTrouble::ConnectionLost) => {
-                Self::Database(error)
-            }
+            // A slow database (a statement past its timeout) is not the event's fault
+            // either.
+            Some(
+                DatabaseTrouble::Unreachable
+                | DatabaseTrouble::ConnectionLost
+                | DatabaseTrouble::TimedOut,
+            ) => Self::Database(error),
             // A constraint failing at commit, a value the inbox refuses: waiting would
             // block the partition forever; the event's attempts run out instead.
             Some(DatabaseTrouble::Conflict) | None => {
@@ -272,13 +276,12 @@ impl ConsumerRunner {
             return;
         };
         let cutoff = erp_db::time::now() - remember;
-        match crate::store::delete_in_batches(
+        match erp_db::delete_in_batches(
             &self.db,
             "processed_events",
             "event_id",
-            "processed_at",
-            Some(("consumer", self.name.as_str())),
-            cutoff,
+            "consumer = $2 AND processed_at < $1",
+            vec![cutoff.into(), self.name.as_str().into()],
         )
         .await
         {

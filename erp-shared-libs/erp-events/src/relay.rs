@@ -346,13 +346,12 @@ impl Relay {
             return;
         };
         let cutoff = erp_db::time::now() - keep;
-        let deleted = match crate::store::delete_in_batches(
+        let deleted = match erp_db::delete_in_batches(
             &self.db,
             "outbox_events",
             "id",
-            "published_at",
-            None,
-            cutoff,
+            "published_at < $1",
+            vec![cutoff.into()],
         )
         .await
         {

@@ -1,7 +1,6 @@
 //! The outbox and inbox tables, and the migrations that create them (every service adds
 //! [`migrations`] to its own migrator).
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
 use sea_orm_migration::MigrationTrait;
 
 pub(crate) mod outbox_event {
@@ -54,54 +53,6 @@ pub(crate) mod processed_event {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
-}
-
-/// Rows deleted per statement by [`delete_in_batches`].
-const DELETE_BATCH: u64 = 1_000;
-
-/// Deletes the rows of `table` whose `time_column` is before `cutoff` (and whose
-/// `scope` column, if given, has that value), a batch per statement so a long backlog never
-/// holds the table (or a SQLite file) for long. `key_column` identifies rows within the
-/// scope. Returns how many went.
-pub(crate) async fn delete_in_batches(
-    db: &DatabaseConnection,
-    table: &str,
-    key_column: &str,
-    time_column: &str,
-    scope: Option<(&str, &str)>,
-    cutoff: chrono::DateTime<chrono::Utc>,
-) -> Result<u64, DbErr> {
-    let backend = db.get_database_backend();
-    // The scope applies outside too: another scope may hold the same key.
-    let (scope_match, values): (String, Vec<sea_orm::Value>) = match scope {
-        Some((column, value)) => (
-            format!("{column} = $2 AND "),
-            vec![cutoff.into(), value.into()],
-        ),
-        None => (String::new(), vec![cutoff.into()]),
-    };
-    let sql = erp_db::numbered_placeholders(
-        backend,
-        &format!(
-            "DELETE FROM {table} WHERE {scope_match}{key_column} IN (SELECT {key_column} FROM \
-             {table} WHERE {scope_match}{time_column} < $1 ORDER BY {time_column} \
-             LIMIT {DELETE_BATCH})"
-        ),
-    );
-    let mut deleted = 0;
-    loop {
-        let batch = db
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                &sql,
-                values.clone(),
-            ))
-            .await?;
-        deleted += batch.rows_affected();
-        if batch.rows_affected() < DELETE_BATCH {
-            return Ok(deleted);
-        }
-    }
 }
 
 /// The migrations of the outbox and inbox tables, to add to a service's migrator.

@@ -308,6 +308,9 @@ pub enum DatabaseTrouble {
     /// A concurrent transaction got in the way (a deadlock, a serialization failure, a
     /// busy SQLite file); the whole transaction may be retried at once.
     Conflict,
+    /// A statement ran past the database's `statement_timeout` and was cancelled (its
+    /// transaction took no effect).
+    TimedOut,
 }
 
 /// The trouble `error` is, if it is one of the kinds callers act on (anything else is a
@@ -330,14 +333,17 @@ pub fn database_trouble(error: &sea_orm::DbErr) -> Option<DatabaseTrouble> {
             Some("40001" | "40P01" | "55P03" | "5" | "6" | "261" | "517") => {
                 Some(DatabaseTrouble::Conflict)
             }
+            // PostgreSQL: query_canceled (statement_timeout).
+            Some("57014") => Some(DatabaseTrouble::TimedOut),
             _ => None,
         },
         _ => None,
     }
 }
 
-/// Database failures a caller can act on are not INTERNAL: an unreachable database is
-/// UNAVAILABLE (retry later), a conflicting transaction ABORTED (retry now). A connection
+/// Database failures a caller can act on are not INTERNAL: an unreachable database or a
+/// statement cancelled by its timeout is UNAVAILABLE (retry later), a conflicting
+/// transaction ABORTED (retry now). A connection
 /// lost mid-statement stays INTERNAL: the write may have happened, so it is not safe to
 /// invite a blind retry.
 #[cfg(feature = "sea-orm")]
@@ -351,6 +357,10 @@ impl<D: ErrorDomain> From<sea_orm::DbErr> for ServiceError<D> {
             Some(DatabaseTrouble::Conflict) => {
                 tracing::info!(%error, "a concurrent transaction conflicted");
                 Self::Conflict("a concurrent change got in the way; retry the request".to_owned())
+            }
+            Some(DatabaseTrouble::TimedOut) => {
+                tracing::warn!(%error, "a statement ran past the database's statement timeout");
+                Self::Unavailable("the database took too long to answer; retry shortly".to_owned())
             }
             Some(DatabaseTrouble::ConnectionLost) | None => {
                 Self::Unexpected(anyhow::Error::new(error))

@@ -356,3 +356,46 @@ async fn a_serialization_failure_is_aborted_and_an_unreachable_database_unavaila
         .expect_err("nothing listens there");
     assert_eq!(status_of(unreachable).code(), Code::Unavailable);
 }
+
+#[tokio::test]
+async fn a_statement_past_the_timeout_is_cancelled_and_unavailable() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let database = TestDatabase::postgres().await;
+    let mut config = database.config();
+    config.statement_timeout = std::time::Duration::from_millis(200);
+    // Migrations run without the timeout: this replica waits past it while another
+    // holds the migration lock (erp-db's key, "erp_migr").
+    let other_replica = erp_db::connect(&database.config()).await.expect("connects");
+    let holding = other_replica.begin().await.expect("begin");
+    holding
+        .execute_unprepared("SELECT pg_advisory_xact_lock(7310028700335564658)")
+        .await
+        .expect("the migration lock");
+    let starting = tokio::spawn({
+        let config = config.clone();
+        async move { erp_db::connect_and_migrate::<Migrator>(&config).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    holding.commit().await.expect("released");
+    let db = starting
+        .await
+        .expect("joins")
+        .expect("connects and migrates after waiting 600 ms");
+    let runaway = db
+        .execute_unprepared("SELECT pg_sleep(2)")
+        .await
+        .expect_err("cancelled after 200 ms");
+    let status = status_of(runaway);
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    db.execute_unprepared("SELECT pg_sleep(0.01)")
+        .await
+        .expect("a quick statement runs, on the same pool");
+
+    config.statement_timeout = std::time::Duration::ZERO;
+    let unlimited = erp_db::connect(&config).await.expect("connects");
+    unlimited
+        .execute_unprepared("SELECT pg_sleep(0.3)")
+        .await
+        .expect("0s turns the timeout off");
+}
