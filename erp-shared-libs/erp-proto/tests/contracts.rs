@@ -273,6 +273,7 @@ fn every_event_payload_declares_topic_and_type() {
         "EmployeeHired",
         "EmployeeUpdated",
         "EmployeeTerminated",
+        "EmployeeDeleted",
         "LeaveRequestApproved",
         "LeadConverted",
         "OpportunityWon",
