@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use erp_kit::auth::AuthContext;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
+use sea_orm::TransactionTrait;
 
 use super::Hrm;
 use crate::{
@@ -41,9 +42,12 @@ impl Hrm {
             ));
         }
         let at = erp_db::time::truncate(at);
-        if let Some(open) =
-            store::attendance::open_record(&self.db, &caller.tenant_id, &employee.id).await?
-        {
+        let tenant = &caller.tenant_id;
+        // One attendance write per employee at a time, so two corrections cannot overlap
+        // each other.
+        let txn = self.db.begin().await?;
+        store::employees::lock(&txn, tenant, &employee.id).await?;
+        if let Some(open) = store::attendance::open_record(&txn, tenant, &employee.id).await? {
             // A forgotten check-out: only HR can close it (with the real time), so say so.
             if Utc::now() - open.check_in_at > Duration::hours(24) {
                 return Err(Error::FailedPrecondition {
@@ -56,17 +60,29 @@ impl Hrm {
             }
             return Err(store::attendance::already_checked_in());
         }
+        // A correction back in time must not fall inside time already recorded.
+        if let Some(spanning) =
+            store::attendance::closed_record_spanning(&txn, tenant, &employee.id, at).await?
+        {
+            return Err(Error::field(
+                "check_in_time",
+                overlap_message("falls inside", &spanning),
+            ));
+        }
         // Late: after the workday start and the day's first check-in (back from lunch
         // is not a late arrival).
         let late = self.workday.is_late(at)
             && !store::attendance::checked_in_between(
-                &self.db,
-                &caller.tenant_id,
+                &txn,
+                tenant,
                 &employee.id,
                 (self.workday.day_start(self.workday.local_day(at)), at),
             )
             .await?;
-        store::attendance::check_in(&self.db, &caller.tenant_id, &employee.id, at, late, note).await
+        let record =
+            store::attendance::check_in(&txn, tenant, &employee.id, at, late, note).await?;
+        txn.commit().await?;
+        Ok(record)
     }
 
     /// Checks an employee out of their open record.
@@ -78,15 +94,31 @@ impl Hrm {
     ) -> Result<attendance_record::Model> {
         let actor = self.actor(caller).await?;
         let employee = self.target_employee(caller, &actor, employee_id).await?;
-        let open = store::attendance::open_record(&self.db, &caller.tenant_id, &employee.id)
-            .await?
-            .ok_or_else(store::attendance::not_checked_in)?;
         let at = recorded_time(at, Utc::now(), actor.is_hr)
             .map_err(|message| Error::field("check_out_time", message))?;
         let at = erp_db::time::truncate(at);
+        let tenant = &caller.tenant_id;
+        let txn = self.db.begin().await?;
+        store::employees::lock(&txn, tenant, &employee.id).await?;
+        let open = store::attendance::open_record(&txn, tenant, &employee.id)
+            .await?
+            .ok_or_else(store::attendance::not_checked_in)?;
         let minutes = worked_minutes(open.check_in_at, at)
             .map_err(|message| Error::field("check_out_time", message))?;
-        store::attendance::check_out(&self.db, open, at, minutes).await
+        // A back-dated check-in closed after a later record began would count that time
+        // twice.
+        if let Some(later) =
+            store::attendance::next_check_in(&txn, tenant, &employee.id, open.check_in_at).await?
+            && later.check_in_at < at
+        {
+            return Err(Error::field(
+                "check_out_time",
+                overlap_message("would run over", &later),
+            ));
+        }
+        let record = store::attendance::check_out(&txn, open, at, minutes).await?;
+        txn.commit().await?;
+        Ok(record)
     }
 
     async fn attendance_scope(
@@ -170,5 +202,19 @@ impl Hrm {
     fn day_start(&self, day: NaiveDate) -> DateTime<Utc> {
         let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
         midnight - Duration::minutes(i64::from(self.workday.utc_offset_minutes))
+    }
+}
+
+/// Names the recorded time a correction collides with.
+fn overlap_message(collision: &str, record: &attendance_record::Model) -> String {
+    match record.check_out_at {
+        Some(out) => format!(
+            "{collision} the recorded attendance from {} to {out}",
+            record.check_in_at
+        ),
+        None => format!(
+            "{collision} the attendance recorded from {} (still checked in)",
+            record.check_in_at
+        ),
     }
 }

@@ -81,6 +81,9 @@ impl Hrm {
             store::departments::hold(&txn, &caller.tenant_id, parent, "parent_department_id")
                 .await?;
         }
+        if let Some(head) = new.head_employee_id.as_deref() {
+            store::employees::hold(&txn, &caller.tenant_id, head, "head_employee_id").await?;
+        }
         let created =
             store::departments::insert(&txn, &caller.tenant_id, new, &caller.user_id).await?;
         txn.commit().await?;
@@ -172,6 +175,9 @@ impl Hrm {
         )
         .await?;
         let txn = self.db.begin().await?;
+        if let Some(Some(head)) = &update.head_employee_id {
+            store::employees::hold(&txn, tenant, head, "head_employee_id").await?;
+        }
         if let Some(parent) = &new_parent {
             let parents: HashMap<String, Option<String>> =
                 store::departments::all_locked(&txn, tenant)

@@ -10,7 +10,7 @@ use erp_kit::{
 use erp_proto::erp::{
     auth::v1::{CreateUserRequest, DisableUserRequest},
     common::v1::{Date, PageRequest, PageResponse},
-    events::v1::{EmployeeHired, EmployeeTerminated, EmployeeUpdated},
+    events::v1::{EmployeeDeleted, EmployeeHired, EmployeeTerminated, EmployeeUpdated},
 };
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use secrecy::{ExposeSecret, SecretString};
@@ -96,6 +96,9 @@ impl Hrm {
         // exists.
         let txn = self.db.begin().await?;
         store::departments::hold(&txn, tenant, &new.department_id, "department_id").await?;
+        if let Some(manager) = &new.manager_id {
+            store::employees::hold(&txn, tenant, manager, "manager_id").await?;
+        }
         let employee = store::employees::insert(&txn, tenant, &id, new, &caller.user_id).await?;
         let Some(password) = &hire.login_password else {
             return self.finish_hire(txn, tenant, employee).await;
@@ -270,6 +273,7 @@ impl Hrm {
         }
         let filter = EmployeeFilter {
             department_ids: Some(ids),
+            subtree_of: include_subdepartments.then(|| department.to_owned()),
             ..Default::default()
         };
         store::employees::list(&self.db, tenant, &self.page_tokens, &filter, page).await
@@ -299,8 +303,24 @@ impl Hrm {
             .await?;
         let changed = changed_fields(&update.changes);
         let txn = self.db.begin().await?;
+        // The tenant's reporting lines first, before any row: a change waiting for it
+        // holds nothing another change needs.
+        if manager.is_some() {
+            store::employees::lock_reporting_lines(&txn, tenant).await?;
+        }
         if let Some(department) = &update.changes.department_id {
             store::departments::hold(&txn, tenant, department, "department_id").await?;
+        }
+        if let Some(manager) = &manager {
+            store::employees::hold(&txn, tenant, manager, "manager_id").await?;
+            if store::employees::is_in_reporting_line(&txn, tenant, manager, id).await? {
+                return Err(Error::FailedPrecondition {
+                    reason: "ERP:HRM:REPORTING_CYCLE",
+                    message: "the new manager reports to this employee, directly or through \
+                              others; a reporting line cannot loop"
+                        .to_owned(),
+                });
+            }
         }
         let employee = store::employees::update(
             &txn,
@@ -392,9 +412,28 @@ impl Hrm {
         Ok((employee, open.len() + after_leaving.len()))
     }
 
-    /// Deletes an employee created in error.
+    /// Deletes an employee created in error: one with no history, no reports and no
+    /// department to head (checked under the row's lock, which every write naming the
+    /// employee holds too). EmployeeDeleted disables the linked login.
     pub async fn delete_employee(&self, caller: &AuthContext, id: &str) -> Result<()> {
-        store::employees::delete(&self.db, &caller.tenant_id, id).await
+        let tenant = &caller.tenant_id;
+        let txn = self.db.begin().await?;
+        store::employees::lock(&txn, tenant, id).await?;
+        let deleted = store::employees::delete(&txn, tenant, id).await?;
+        self.outbox
+            .stage(
+                &txn,
+                tenant,
+                id,
+                &EmployeeDeleted {
+                    id: id.to_owned(),
+                    employee_id: deleted.employee_number,
+                    user_id: deleted.user_id.unwrap_or_default(),
+                },
+            )
+            .await?;
+        txn.commit().await?;
+        Ok(())
     }
 }
 

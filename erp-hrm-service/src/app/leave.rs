@@ -183,6 +183,7 @@ impl Hrm {
         }
         store::leave::get_type(&self.db, tenant, leave_type_id).await?;
         let txn = self.db.begin().await?;
+        store::employees::hold(&txn, tenant, employee_id, "employee_id").await?;
         let allocation = store::leave::allocate(
             &txn,
             tenant,

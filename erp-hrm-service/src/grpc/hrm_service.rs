@@ -335,6 +335,7 @@ impl HrmService for HrmGrpc {
             department_ids: department.map(|id| vec![id]),
             status,
             manager_id: manager,
+            subtree_of: None,
         };
         let (employees, page) = self
             .hrm

@@ -43,6 +43,39 @@ pub async fn checked_in_between(
         .is_some())
 }
 
+/// A closed record of the employee's that spans `at` (checked in at or before it, out
+/// after it).
+pub async fn closed_record_spanning(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<attendance_record::Model>> {
+    Ok(scoped::<attendance_record::Entity>(tenant)
+        .find()
+        .filter(attendance_record::Column::EmployeeId.eq(employee_id))
+        .filter(attendance_record::Column::CheckInAt.lte(at))
+        .filter(attendance_record::Column::CheckOutAt.gt(at))
+        .one(db)
+        .await?)
+}
+
+/// The employee's first record checked in after `after`.
+pub async fn next_check_in(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    employee_id: &str,
+    after: DateTime<Utc>,
+) -> Result<Option<attendance_record::Model>> {
+    Ok(scoped::<attendance_record::Entity>(tenant)
+        .find()
+        .filter(attendance_record::Column::EmployeeId.eq(employee_id))
+        .filter(attendance_record::Column::CheckInAt.gt(after))
+        .order_by_asc(attendance_record::Column::CheckInAt)
+        .one(db)
+        .await?)
+}
+
 /// Opens a record; a second open one is refused (also under races, by a unique index).
 pub async fn check_in(
     db: &impl ConnectionTrait,

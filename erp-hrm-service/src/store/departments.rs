@@ -107,7 +107,8 @@ pub async fn hold(
 ) -> Result<()> {
     let mut select = scoped::<department::Entity>(tenant).find_by_id(id.to_owned());
     if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        select = select.lock_shared();
+        // Enough to keep the row from being deleted; renames of it go on.
+        select = select.lock(sea_orm::sea_query::LockType::KeyShare);
     }
     match select.one(db).await? {
         Some(_) => Ok(()),

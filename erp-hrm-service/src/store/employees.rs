@@ -6,9 +6,10 @@ use erp_kit::auth::TenantId;
 use erp_proto::erp::common::v1::{PageRequest, PageResponse};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, PaginatorTrait, QueryFilter, QuerySelect, Set,
+    Statement, Value, sea_query::LockType,
 };
 
-use super::entities::{attendance_record, employee, leave_ledger, leave_request};
+use super::entities::{attendance_record, department, employee, leave_ledger, leave_request};
 use crate::{
     domain::employee::{EmployeeStatus, EmploymentType},
     error::{Error, Result},
@@ -131,16 +132,92 @@ pub async fn ids_in_department(
 }
 
 /// Locks an employee's row until the transaction ends (PostgreSQL; SQLite serialises
-/// writers anyway), so concurrent leave decisions for one employee run one at a time.
+/// writers anyway), so concurrent leave decisions, attendance writes and a delete for one
+/// employee run one at a time; NOT_FOUND once the employee is gone (deleted while this
+/// waited).
 pub async fn lock(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> Result<()> {
+    let mut select = scoped::<employee::Entity>(tenant).find_by_id(id.to_owned());
     if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        scoped::<employee::Entity>(tenant)
-            .find_by_id(id.to_owned())
-            .lock_exclusive()
-            .one(db)
-            .await?;
+        select = select.lock_exclusive();
+    }
+    match select.one(db).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::NotFound("employee")),
+    }
+}
+
+/// Holds an employee another row is about to name (as manager, department head, or owner
+/// of an allocation) until the transaction ends, so a delete cannot remove them meanwhile
+/// (a delete takes [`lock`]); refuses one that is gone with the field that named them.
+pub async fn hold(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+    field: &str,
+) -> Result<()> {
+    let mut select = scoped::<employee::Entity>(tenant).find_by_id(id.to_owned());
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // Enough to keep the row from being deleted; updates of it go on.
+        select = select.lock(LockType::KeyShare);
+    }
+    match select.one(db).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::field(field, "no such employee")),
+    }
+}
+
+/// Serialises the tenant's changes of managers until the transaction ends (PostgreSQL;
+/// SQLite runs one writer at a time), so two changes cannot each pass the cycle check
+/// against the other's old manager.
+pub async fn lock_reporting_lines(db: &impl ConnectionTrait, tenant: &TenantId) -> Result<()> {
+    let backend = db.get_database_backend();
+    if backend == sea_orm::DatabaseBackend::Postgres {
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [Value::from(format!(
+                "erp-hrm:reporting-lines:{}",
+                tenant.as_str()
+            ))],
+        ))
+        .await?;
     }
     Ok(())
+}
+
+/// Whether `employee` is `manager` or above them in the reporting line (so `manager`
+/// reporting to `employee` would close a cycle). A line longer than 10,000 counts as a
+/// cycle.
+pub async fn is_in_reporting_line(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    manager: &str,
+    employee: &str,
+) -> Result<bool> {
+    const LINE: &str = "WITH RECURSIVE line(id, manager_id, depth) AS ( \
+        SELECT id, manager_id, 0 FROM employees WHERE tenant_id = $1 AND id = $2 \
+        UNION ALL \
+        SELECT e.id, e.manager_id, line.depth + 1 FROM employees e \
+        JOIN line ON e.id = line.manager_id AND e.tenant_id = $1 \
+        WHERE line.depth <= 10000 \
+    ) SELECT COUNT(*) AS hits FROM line WHERE id = $3 OR depth > 10000";
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            erp_db::numbered_placeholders(backend, LINE),
+            [
+                Value::from(tenant.as_str().to_owned()),
+                Value::from(manager.to_owned()),
+                Value::from(employee.to_owned()),
+            ],
+        ))
+        .await?;
+    let hits: i64 = match row {
+        Some(row) => row.try_get("", "hits")?,
+        None => 0,
+    };
+    Ok(hits > 0)
 }
 
 /// The employee record of a login, if any.
@@ -161,6 +238,9 @@ pub async fn find_by_user(
 pub struct EmployeeFilter {
     /// Only these departments.
     pub department_ids: Option<Vec<String>>,
+    /// `department_ids` is this department's subtree: page tokens name the department
+    /// instead of the set, so a sub-department added between pages keeps them good.
+    pub subtree_of: Option<String>,
     /// Only this status.
     pub status: Option<EmployeeStatus>,
     /// Only direct reports of this employee.
@@ -175,13 +255,13 @@ pub async fn list(
     filter: &EmployeeFilter,
     page: Option<&PageRequest>,
 ) -> Result<(Vec<employee::Model>, PageResponse)> {
+    let departments = match (&filter.subtree_of, &filter.department_ids) {
+        (Some(root), _) => format!("subtree:{root}"),
+        (None, Some(ids)) => ids.join(","),
+        (None, None) => String::new(),
+    };
     let list_key = format!(
-        "employees?departments={}&status={}&manager={}",
-        filter
-            .department_ids
-            .as_ref()
-            .map(|ids| ids.join(","))
-            .unwrap_or_default(),
+        "employees?departments={departments}&status={}&manager={}",
         filter.status.map_or("", EmployeeStatus::as_str),
         filter.manager_id.as_deref().unwrap_or("")
     );
@@ -298,8 +378,23 @@ pub async fn update(
 }
 
 /// Deletes an employee created in error; refused once it has history.
-pub async fn delete(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> Result<()> {
-    get(db, tenant, id).await?;
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<employee::Model> {
+    let deleted = get(db, tenant, id).await?;
+    let heads = scoped::<department::Entity>(tenant)
+        .find()
+        .filter(department::Column::HeadEmployeeId.eq(id))
+        .count(db)
+        .await?;
+    if heads > 0 {
+        return Err(Error::FailedPrecondition {
+            reason: "ERP:HRM:EMPLOYEE_HEADS_DEPARTMENT",
+            message: "the employee heads a department; name another head first".to_owned(),
+        });
+    }
     let history = scoped::<leave_request::Entity>(tenant)
         .find()
         .filter(leave_request::Column::EmployeeId.eq(id))
@@ -333,5 +428,5 @@ pub async fn delete(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> R
         .filter(employee::Column::Id.eq(id))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(deleted)
 }

@@ -180,3 +180,92 @@ async fn attendance_refuses_double_check_ins_and_summarises_worked_time() {
         .expect("record");
     assert!(own.check_out_time.is_none());
 }
+
+#[tokio::test]
+async fn corrections_cannot_overlap_recorded_attendance() {
+    let mesh = Mesh::start().await;
+    let department = mesh.department(&mesh.admin, "OPS", "").await;
+    let (employee, _token) = mesh.hire("EMP-OV", &department, "").await;
+    let mut hrm = mesh.hrm().await;
+    let check_in = |check_in_time| {
+        bearer(
+            CheckInRequest {
+                employee_id: employee.clone(),
+                check_in_time,
+                ..Default::default()
+            },
+            &mesh.admin,
+        )
+    };
+    let check_out = |check_out_time| {
+        bearer(
+            CheckOutRequest {
+                employee_id: employee.clone(),
+                check_out_time,
+            },
+            &mesh.admin,
+        )
+    };
+    let only_field = |status: &tonic::Status| {
+        field_violations(status)
+            .into_iter()
+            .map(|(field, _)| field)
+            .collect::<Vec<_>>()
+    };
+    hrm.check_in(check_in(at(4, 13, 0))).await.expect("in");
+    hrm.check_out(check_out(at(4, 17, 0))).await.expect("out");
+
+    let inside = hrm
+        .check_in(check_in(at(4, 14, 0)))
+        .await
+        .expect_err("inside the afternoon's record");
+    assert_eq!(inside.code(), tonic::Code::InvalidArgument);
+    assert_eq!(only_field(&inside), ["check_in_time"]);
+    assert!(
+        inside.message().contains("falls inside"),
+        "{}",
+        inside.message()
+    );
+
+    // The forgotten morning may be added, but not stretched over the afternoon.
+    hrm.check_in(check_in(at(4, 9, 0)))
+        .await
+        .expect("the morning, recorded afterwards");
+    let over = hrm
+        .check_out(check_out(at(4, 18, 0)))
+        .await
+        .expect_err("would count the afternoon twice");
+    assert_eq!(only_field(&over), ["check_out_time"]);
+    assert!(
+        over.message().contains("would run over"),
+        "{}",
+        over.message()
+    );
+    hrm.check_out(check_out(at(4, 12, 0)))
+        .await
+        .expect("the morning ends before the afternoon");
+
+    let summary = hrm
+        .get_attendance_summary(bearer(
+            GetAttendanceSummaryRequest {
+                period: Some(DateRange {
+                    start_date: date(2026, 11, 4),
+                    end_date: date(2026, 11, 4),
+                }),
+                employee_id: employee.clone(),
+                granularity: SummaryGranularity::Day as i32,
+                ..Default::default()
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect("summary")
+        .into_inner()
+        .rows;
+    assert_eq!(summary.len(), 1);
+    assert_eq!(
+        summary[0].worked_minutes,
+        7 * 60,
+        "3 h + 4 h, nothing twice"
+    );
+}

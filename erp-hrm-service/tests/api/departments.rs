@@ -302,3 +302,49 @@ async fn the_service_runs_on_sqlite_the_local_default() {
     shutdown.shutdown();
     let _ = Arc::new(());
 }
+
+#[tokio::test]
+async fn paging_a_subtree_survives_a_sub_department_added_between_pages() {
+    let mesh = Mesh::start().await;
+    let company = mesh.department(&mesh.admin, "CO", "").await;
+    let engineering = mesh.department(&mesh.admin, "ENG", &company).await;
+    let mut hrm = mesh.hrm().await;
+    for (number, department) in [("EMP-P1", &company), ("EMP-P2", &engineering)] {
+        hrm.create_employee(bearer(
+            Mesh::hire_request(number, department, "", false),
+            &mesh.admin,
+        ))
+        .await
+        .expect("hired");
+    }
+    let page = |page_token: String| {
+        bearer(
+            GetEmployeesByDepartmentRequest {
+                department_id: company.clone(),
+                include_subdepartments: true,
+                page: Some(erp_proto::erp::common::v1::PageRequest {
+                    page_size: 1,
+                    page_token,
+                }),
+            },
+            &mesh.admin,
+        )
+    };
+    let first = hrm
+        .get_employees_by_department(page(String::new()))
+        .await
+        .expect("first page")
+        .into_inner();
+    assert_eq!(first.employees.len(), 1);
+    let token = first.page.expect("page").next_page_token;
+    assert!(!token.is_empty(), "a second page");
+
+    mesh.department(&mesh.admin, "NEW", &engineering).await;
+    let second = hrm
+        .get_employees_by_department(page(token))
+        .await
+        .expect("the token still pages the same query")
+        .into_inner();
+    assert_eq!(second.employees.len(), 1);
+    assert_ne!(second.employees[0].id, first.employees[0].id);
+}

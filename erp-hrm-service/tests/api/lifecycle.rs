@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use erp_kit::error::reason;
 use erp_proto::erp::{
     auth::v1::{GetUserRequest, ListUsersRequest, UserStatus},
     hrm::v1::{
@@ -299,4 +300,208 @@ async fn a_hire_that_fails_after_creating_its_login_leaves_that_login_disabled()
         .await
         .expect_err("disabled");
     assert_eq!(login.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn reporting_lines_cannot_loop_even_when_changed_at_once() {
+    let mesh = Mesh::start().await;
+    let hrm = mesh.hrm().await;
+    let department = mesh.department(&mesh.admin, "LINES", "").await;
+    let hire = |number: String, manager: String| {
+        let (mut hrm, department) = (hrm.clone(), department.clone());
+        let admin = mesh.admin.clone();
+        async move {
+            hrm.create_employee(bearer(
+                Mesh::hire_request(&number, &department, &manager, false),
+                &admin,
+            ))
+            .await
+            .expect("hired")
+            .into_inner()
+            .employee
+            .expect("employee")
+        }
+    };
+    let reporting_to = |employee: &erp_proto::erp::hrm::v1::Employee, manager: &str| {
+        let mut hrm = hrm.clone();
+        let request = bearer(
+            UpdateEmployeeRequest {
+                id: employee.id.clone(),
+                employee: Some(erp_proto::erp::hrm::v1::Employee {
+                    manager_id: manager.to_owned(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["manager_id".to_owned()],
+                }),
+                expected_version: employee.version,
+            },
+            &mesh.admin,
+        );
+        async move { hrm.update_employee(request).await }
+    };
+    // A line: A ← B ← C (C reports to B, B to A).
+    let a = hire("LN-A".to_owned(), String::new()).await;
+    let b = hire("LN-B".to_owned(), a.id.clone()).await;
+    let c = hire("LN-C".to_owned(), b.id.clone()).await;
+    for manager in [&c, &b] {
+        let looped = reporting_to(&a, &manager.id)
+            .await
+            .expect_err("A cannot report to someone below them");
+        assert_eq!(looped.code(), Code::FailedPrecondition);
+        assert_eq!(reason(&looped).as_deref(), Some("ERP:HRM:REPORTING_CYCLE"));
+    }
+    reporting_to(&c, &a.id)
+        .await
+        .expect("C may report to A directly: no loop");
+
+    // At once, D under E and E under D: each is fine alone, together they loop.
+    for round in 0..8 {
+        let d = hire(format!("LN-D{round}"), String::new()).await;
+        let e = hire(format!("LN-E{round}"), String::new()).await;
+        let (d_under_e, e_under_d) = tokio::join!(reporting_to(&d, &e.id), reporting_to(&e, &d.id));
+        let refused: Vec<_> = [d_under_e, e_under_d]
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        assert_eq!(refused.len(), 1, "round {round}: exactly one change wins");
+        assert_eq!(
+            reason(&refused[0]).as_deref(),
+            Some("ERP:HRM:REPORTING_CYCLE"),
+            "round {round}: {:?}",
+            refused[0]
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_employee_created_in_error_is_deleted_only_when_nothing_names_them() {
+    let mesh = Mesh::start().await;
+    let department = mesh.department(&mesh.admin, "MISTAKES", "").await;
+    let mut hrm = mesh.hrm().await;
+    let (mistake, _token) = mesh.hire("EMP-MIS", &department, "").await;
+    let delete = |id: &str| {
+        bearer(
+            erp_proto::erp::hrm::v1::DeleteEmployeeRequest { id: id.to_owned() },
+            &mesh.admin,
+        )
+    };
+    let refused_because = |status: tonic::Status| {
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        reason(&status).expect("a reason")
+    };
+
+    // A report names them.
+    let report = hrm
+        .create_employee(bearer(
+            Mesh::hire_request("EMP-REP", &department, &mistake, false),
+            &mesh.admin,
+        ))
+        .await
+        .expect("hired")
+        .into_inner()
+        .employee
+        .expect("employee");
+    let status = hrm
+        .delete_employee(delete(&mistake))
+        .await
+        .expect_err("has a report");
+    assert_eq!(refused_because(status), "ERP:HRM:EMPLOYEE_HAS_HISTORY");
+    hrm.delete_employee(delete(&report.id))
+        .await
+        .expect("the report has no history");
+    let gone = hrm
+        .get_employee(bearer(
+            GetEmployeeRequest {
+                id: report.id.clone(),
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect_err("deleted");
+    assert_eq!(gone.code(), Code::NotFound);
+
+    // A department names them as its head.
+    let headed = hrm
+        .create_department(bearer(
+            erp_proto::erp::hrm::v1::CreateDepartmentRequest {
+                code: "HEADED".to_owned(),
+                name: "Headed".to_owned(),
+                parent_department_id: String::new(),
+                head_employee_id: mistake.clone(),
+            },
+            &mesh.admin,
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+        .department
+        .expect("department")
+        .department_id;
+    let status = hrm
+        .delete_employee(delete(&mistake))
+        .await
+        .expect_err("heads a department");
+    assert_eq!(refused_because(status), "ERP:HRM:EMPLOYEE_HEADS_DEPARTMENT");
+    hrm.delete_department(bearer(
+        erp_proto::erp::hrm::v1::DeleteDepartmentRequest {
+            department_id: headed,
+        },
+        &mesh.admin,
+    ))
+    .await
+    .expect("an empty department");
+    hrm.delete_employee(delete(&mistake))
+        .await
+        .expect("nothing names them now");
+
+    // The deletion went out with the login to disable (the auth service's consumer of it
+    // is tested there, through a broker).
+    let rows = mesh
+        .hrm_db
+        .query_all_raw(Statement::from_string(
+            mesh.hrm_db.get_database_backend(),
+            format!(
+                "SELECT event_type FROM outbox_events WHERE aggregate_id = '{mistake}' ORDER BY id"
+            ),
+        ))
+        .await
+        .expect("outbox rows");
+    let kinds: Vec<String> = rows
+        .iter()
+        .map(|row| row.try_get("", "event_type").expect("type"))
+        .collect();
+    assert_eq!(kinds, ["employee.hired", "employee.deleted"]);
+
+    // A manager is not deleted while someone is hired to report to them.
+    for round in 0..8 {
+        let manager = hrm
+            .create_employee(bearer(
+                Mesh::hire_request(&format!("EMP-M{round}"), &department, "", false),
+                &mesh.admin,
+            ))
+            .await
+            .expect("hired")
+            .into_inner()
+            .employee
+            .expect("employee")
+            .id;
+        let (mut deleting, mut hiring) = (hrm.clone(), hrm.clone());
+        let (deleted, hired) = tokio::join!(
+            deleting.delete_employee(delete(&manager)),
+            hiring.create_employee(bearer(
+                Mesh::hire_request(&format!("EMP-R{round}"), &department, &manager, false),
+                &mesh.admin,
+            )),
+        );
+        match (deleted, hired) {
+            (Ok(_), Err(refused)) => {
+                assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}")
+            }
+            (Err(refused), Ok(_)) => {
+                assert_eq!(refused_because(refused), "ERP:HRM:EMPLOYEE_HAS_HISTORY")
+            }
+            (deleted, hired) => panic!("round {round}: exactly one wins: {deleted:?} / {hired:?}"),
+        }
+    }
 }
