@@ -62,9 +62,13 @@ pub struct AuthSettings {
     /// Access token lifetime.
     #[serde(with = "humantime_serde")]
     pub access_token_ttl: Duration,
-    /// Refresh token lifetime.
+    /// Refresh token lifetime: a session unused this long ends.
     #[serde(with = "humantime_serde")]
     pub refresh_token_ttl: Duration,
+    /// The longest a session lasts however often it is refreshed (then its user logs in
+    /// again); its refresh tokens never expire later than this after the login.
+    #[serde(with = "humantime_serde")]
+    pub session_max_lifetime: Duration,
     /// The platform operator's bootstrap secret (exchanged for an operator token by
     /// `IssueOperatorToken`); empty disables operator tokens.
     pub bootstrap_secret: SecretString,
@@ -85,6 +89,7 @@ impl Default for AuthSettings {
             audience: erp_kit::auth::DEFAULT_AUDIENCE.to_owned(),
             access_token_ttl: Duration::from_secs(15 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_max_lifetime: Duration::from_secs(90 * 24 * 3600),
             bootstrap_secret: SecretString::from("local-bootstrap-secret"),
             key_encryption_key: SecretString::from(DEVELOPMENT_KEK),
             page_token_secret: SecretString::from("local-page-token-secret"),

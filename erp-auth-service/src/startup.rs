@@ -1,7 +1,7 @@
 //! `Application::build` wires the service: database and migrations, use cases, the gRPC
 //! server on the kit (bound here, so port 0 works), and the event relay and consumer.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use erp_events::{ConsumerRunner, EventMetrics, Relay};
 use erp_kit::{
@@ -11,9 +11,9 @@ use erp_proto::erp::auth::v1::auth_service_server::AuthServiceServer;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    app::Auth,
+    app::{Auth, Purged},
     config::{Config, SERVICE_NAME},
-    events::{DisableLoginOfTerminatedEmployee, EMPLOYEE_TOPIC},
+    events::{DisableLoginOfDepartedEmployee, EMPLOYEE_TOPIC},
     grpc::AuthGrpc,
     store::migrations::Migrator,
 };
@@ -76,7 +76,7 @@ impl Application {
             )
             .handle(
                 EMPLOYEE_TOPIC,
-                DisableLoginOfTerminatedEmployee::new(auth.clone()),
+                DisableLoginOfDepartedEmployee::new(auth.clone()),
             );
             (Some(relay), Some(consumer))
         } else {
@@ -115,6 +115,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let stop = CancellationToken::new();
         let companions = [
+            Some(housekeeping(self.auth.clone(), stop.clone())),
             self.relay.map(|relay| relay.spawn_companion(stop.clone())),
             self.consumer
                 .map(|consumer| consumer.spawn_companion(stop.clone())),
@@ -124,4 +125,27 @@ impl Application {
         .collect();
         Ok(self.server.run_with_companions(stop, companions).await?)
     }
+}
+
+/// How often expired refresh tokens, their sessions and stale login counters are deleted.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Purges expired records at start and then hourly, until `stop`.
+fn housekeeping(auth: Arc<Auth>, stop: CancellationToken) -> erp_kit::server::Companion {
+    (
+        "auth housekeeping",
+        tokio::spawn(async move {
+            loop {
+                match auth.purge_expired(erp_db::time::now()).await {
+                    Ok(purged) if purged == Purged::default() => {}
+                    Ok(purged) => tracing::info!(?purged, "deleted expired auth records"),
+                    Err(error) => tracing::warn!(%error, "purging expired auth records failed"),
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(HOUSEKEEPING_INTERVAL) => {}
+                }
+            }
+        }),
+    )
 }

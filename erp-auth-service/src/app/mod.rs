@@ -17,7 +17,7 @@ use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
 
 pub use keyring::{Keyring, StoreKeySource};
-pub use sessions::{IssuedTokens, LoginAttempt, TokenValidity};
+pub use sessions::{EXPIRED_KEPT_FOR, IssuedTokens, LoginAttempt, Purged, TokenValidity};
 pub use tenants::NewTenant;
 pub(crate) use tenants::proto_module;
 pub use users::{NewUser, UserUpdate};

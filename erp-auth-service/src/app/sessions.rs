@@ -18,6 +18,38 @@ use crate::{
     store::{self, tenants::TenantRecord, users::UserRecord},
 };
 
+/// How long past its expiry a refresh token (and its session, once it has none left) is
+/// kept before housekeeping deletes it.
+pub const EXPIRED_KEPT_FOR: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// What one housekeeping round deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    /// Refresh tokens expired more than [`EXPIRED_KEPT_FOR`] ago.
+    pub refresh_tokens: u64,
+    /// Sessions left without a refresh token.
+    pub sessions: u64,
+    /// Login counters whose window ended and that hold no lock.
+    pub login_attempts: u64,
+}
+
+impl Auth {
+    /// Deletes what can no longer matter as of `now`, so the tables do not grow without
+    /// bound: refresh tokens a day past their expiry, the sessions left with none, and
+    /// login counters that no longer count.
+    pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<Purged> {
+        let (refresh_tokens, sessions) =
+            store::sessions::purge_expired(&self.db, now - EXPIRED_KEPT_FOR).await?;
+        let login_attempts =
+            store::attempts::purge_stale(&self.db, &self.settings.lockout, now).await?;
+        Ok(Purged {
+            refresh_tokens,
+            sessions,
+            login_attempts,
+        })
+    }
+}
+
 pub(super) fn locked_out() -> Error {
     Error::ResourceExhausted {
         reason: "ERP:AUTH:LOCKED_OUT",
@@ -161,6 +193,7 @@ impl Auth {
             &tenant_id,
             &user.row.id,
             super::ttl(self.settings.refresh_token_ttl),
+            super::ttl(self.settings.session_max_lifetime),
         )
         .await?;
         txn.commit().await?;
@@ -228,6 +261,15 @@ impl Auth {
                         "the refresh token was already used; the session is revoked",
                     ));
                 }
+                let session_ends_at = store::sessions::session_end(
+                    found.session.created_at,
+                    super::ttl(self.settings.session_max_lifetime),
+                );
+                if session_ends_at <= Utc::now() {
+                    return Err(Error::Unauthenticated(
+                        "the session reached its maximum lifetime; log in again",
+                    ));
+                }
                 if !user.is_active() || !tenant.is_active() {
                     store::sessions::revoke(
                         &txn,
@@ -245,6 +287,7 @@ impl Auth {
                     &found.session.id,
                     &user.row.id,
                     super::ttl(self.settings.refresh_token_ttl),
+                    session_ends_at,
                 )
                 .await?;
                 // Sign before committing the rotation: a failure here leaves the old token valid.

@@ -108,3 +108,24 @@ pub async fn refund(db: &impl ConnectionTrait, key: &str) -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// Deletes counters that no longer count: their window ended before `now` and no lock of
+/// theirs runs (the next attempt would start them afresh anyway). Returns how many went.
+pub async fn purge_stale(
+    db: &impl ConnectionTrait,
+    policy: &LockoutPolicy,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let window_start = TimeDelta::from_std(policy.window)
+        .ok()
+        .and_then(|window| now.checked_sub_signed(window))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    Ok(erp_db::delete_in_batches(
+        db,
+        "login_attempts",
+        "key",
+        "window_started_at < $1 AND (locked_until IS NULL OR locked_until <= $2)",
+        vec![window_start.into(), now.into()],
+    )
+    .await?)
+}

@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut migrations = erp_events::migrations();
         migrations.push(Box::new(CreateAuthTables));
+        migrations.push(Box::new(HousekeepingIndexes));
         migrations
     }
 }
@@ -279,5 +280,67 @@ impl MigrationTrait for CreateAuthTables {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Indexes the hourly purge of expired refresh tokens, their sessions and stale login
+/// counters reads by (and revocations, which find a session's tokens).
+struct HousekeepingIndexes;
+
+impl MigrationName for HousekeepingIndexes {
+    fn name(&self) -> &str {
+        "m20261123_100001_auth_housekeeping_indexes"
+    }
+}
+
+#[allow(elided_lifetimes_in_paths)] // as above
+#[async_trait::async_trait]
+impl MigrationTrait for HousekeepingIndexes {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for index in [
+            Index::create()
+                .name("refresh_tokens_session")
+                .table(RefreshTokens::Table)
+                .col(RefreshTokens::SessionId)
+                .to_owned(),
+            Index::create()
+                .name("refresh_tokens_expires_at")
+                .table(RefreshTokens::Table)
+                .col(RefreshTokens::ExpiresAt)
+                .to_owned(),
+            Index::create()
+                .name("sessions_created_at")
+                .table(Sessions::Table)
+                .col(Sessions::CreatedAt)
+                .to_owned(),
+            Index::create()
+                .name("login_attempts_window_started_at")
+                .table(LoginAttempts::Table)
+                .col(LoginAttempts::WindowStartedAt)
+                .to_owned(),
+        ] {
+            manager.create_index(index).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for (name, table) in [
+            ("refresh_tokens_session", RefreshTokens::Table.into_iden()),
+            (
+                "refresh_tokens_expires_at",
+                RefreshTokens::Table.into_iden(),
+            ),
+            ("sessions_created_at", Sessions::Table.into_iden()),
+            (
+                "login_attempts_window_started_at",
+                LoginAttempts::Table.into_iden(),
+            ),
+        ] {
+            manager
+                .drop_index(Index::drop().name(name).table(table).to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -29,6 +29,7 @@ pub async fn start(
     tenant: &TenantId,
     user_id: &str,
     ttl: TimeDelta,
+    max_lifetime: TimeDelta,
 ) -> Result<(String, IssuedRefreshToken, DateTime<Utc>)> {
     let now = erp_db::time::now();
     let session_id = uuid::Uuid::now_v7().to_string();
@@ -43,21 +44,34 @@ pub async fn start(
         })
         .insert(db)
         .await?;
-    let (token, expires_at) = issue_token(db, tenant, &session_id, user_id, ttl).await?;
+    let ends_at = session_end(now, max_lifetime);
+    let (token, expires_at) = issue_token(db, tenant, &session_id, user_id, ttl, ends_at).await?;
     Ok((session_id, token, expires_at))
 }
 
-/// Adds a new active refresh token to a session.
+/// When a session started at `started_at` ends, however often its tokens are refreshed.
+pub fn session_end(started_at: DateTime<Utc>, max_lifetime: TimeDelta) -> DateTime<Utc> {
+    started_at
+        .checked_add_signed(max_lifetime)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Adds a new active refresh token to a session: valid for `ttl`, but not past the
+/// session's end.
 pub async fn issue_token(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     session_id: &str,
     user_id: &str,
     ttl: TimeDelta,
+    session_ends_at: DateTime<Utc>,
 ) -> Result<(IssuedRefreshToken, DateTime<Utc>)> {
     let now = erp_db::time::now();
     let token = new_refresh_token();
-    let expires_at = now + ttl;
+    let expires_at = now
+        .checked_add_signed(ttl)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+        .min(session_ends_at);
     scoped::<refresh_token::Entity>(tenant)
         .stamp(refresh_token::ActiveModel {
             token_hash: Set(token.hash.clone()),
@@ -208,4 +222,29 @@ pub async fn is_revoked(
         .one(db)
         .await?
         .is_none_or(|session| session.revoked_at.is_some()))
+}
+
+/// Deletes refresh tokens that expired before `cutoff` (presented, they are refused as
+/// unknown instead of as expired: the same answer), then the sessions started before it
+/// with no token left (no access token of theirs can still be valid: those live shorter
+/// than refresh tokens). Returns (tokens, sessions) deleted.
+pub async fn purge_expired(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<(u64, u64)> {
+    let tokens = erp_db::delete_in_batches(
+        db,
+        "refresh_tokens",
+        "token_hash",
+        "expires_at < $1",
+        vec![cutoff.into()],
+    )
+    .await?;
+    let sessions = erp_db::delete_in_batches(
+        db,
+        "sessions",
+        "id",
+        "created_at < $1 AND NOT EXISTS \
+         (SELECT 1 FROM refresh_tokens WHERE refresh_tokens.session_id = sessions.id)",
+        vec![cutoff.into()],
+    )
+    .await?;
+    Ok((tokens, sessions))
 }

@@ -4,7 +4,7 @@ use erp_events::{EventMetrics, Outbox, Relay, RelayConfig};
 use erp_kit::auth::TenantId;
 use erp_proto::erp::{
     auth::v1::{GetUserRequest, UserStatus},
-    events::v1::{EmployeeTerminated, EventEnvelope},
+    events::v1::{EmployeeDeleted, EmployeeTerminated, EventEnvelope},
 };
 use erp_testkit::{TestDatabase, broker::TestBroker, wait::eventually};
 use prost::Message as _;
@@ -25,7 +25,8 @@ impl sea_orm_migration::MigratorTrait for HrmOutbox {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_employee_terminated_event_disables_the_linked_login_and_auth_events_are_published() {
+async fn employee_terminated_and_deleted_events_disable_the_linked_logins_and_auth_events_are_published()
+ {
     let broker = TestBroker::mock();
     let kafka = broker.kafka();
     let app = spawn_on(TestDatabase::postgres().await, |config| {
@@ -38,8 +39,11 @@ async fn an_employee_terminated_event_disables_the_linked_login_and_auth_events_
     let user_id = app
         .user(&tenant, "leaver@events.example.com", &["employee"])
         .await;
+    let mistaken_id = app
+        .user(&tenant, "mistake@events.example.com", &["employee"])
+        .await;
 
-    // HRM publishes EmployeeTerminated through its own outbox and relay.
+    // HRM publishes EmployeeTerminated and EmployeeDeleted through its own outbox and relay.
     let hrm_database = TestDatabase::postgres().await;
     let hrm_db = erp_db::connect_and_migrate::<HrmOutbox>(&hrm_database.config())
         .await
@@ -59,6 +63,19 @@ async fn an_employee_terminated_event_disables_the_linked_login_and_auth_events_
         )
         .await
         .expect("staged");
+    Outbox::new("erp-hrm-service")
+        .stage(
+            &hrm_db,
+            &TenantId::new(tenant.id.clone()),
+            "employee-8",
+            &EmployeeDeleted {
+                id: "employee-8".to_owned(),
+                employee_id: "EMP-8".to_owned(),
+                user_id: mistaken_id.clone(),
+            },
+        )
+        .await
+        .expect("staged");
     let relay = Relay::new(
         hrm_db,
         &kafka,
@@ -66,31 +83,39 @@ async fn an_employee_terminated_event_disables_the_linked_login_and_auth_events_
         EventMetrics::default(),
     )
     .expect("relay");
+    let published = std::sync::atomic::AtomicUsize::new(0);
     eventually(Duration::from_secs(30), || async {
-        (relay.publish_pending().await.ok()? == 1).then_some(())
+        let now = relay.publish_pending().await.ok()?;
+        let total = published.fetch_add(now, std::sync::atomic::Ordering::Relaxed) + now;
+        (total == 2).then_some(())
     })
     .await;
 
     let mut client = app.client().await;
-    eventually(Duration::from_secs(60), || {
-        let mut client = client.clone();
-        let request = bearer(
-            GetUserRequest {
-                user_id: user_id.clone(),
-            },
-            &tenant.admin_token,
-        );
-        async move {
-            let user = client.get_user(request).await.ok()?.into_inner().user?;
-            (user.status == UserStatus::Disabled as i32).then_some(())
-        }
-    })
-    .await;
-    let login = app
-        .login("events", "leaver@events.example.com", USER_PASSWORD)
-        .await
-        .expect_err("disabled");
-    assert_eq!(login.code(), tonic::Code::Unauthenticated);
+    for (user_id, email) in [
+        (&user_id, "leaver@events.example.com"),
+        (&mistaken_id, "mistake@events.example.com"),
+    ] {
+        eventually(Duration::from_secs(60), || {
+            let mut client = client.clone();
+            let request = bearer(
+                GetUserRequest {
+                    user_id: user_id.clone(),
+                },
+                &tenant.admin_token,
+            );
+            async move {
+                let user = client.get_user(request).await.ok()?.into_inner().user?;
+                (user.status == UserStatus::Disabled as i32).then_some(())
+            }
+        })
+        .await;
+        let login = app
+            .login("events", email, USER_PASSWORD)
+            .await
+            .expect_err("disabled");
+        assert_eq!(login.code(), tonic::Code::Unauthenticated, "{email}");
+    }
     drop(
         client
             .get_user(bearer(
@@ -106,16 +131,20 @@ async fn an_employee_terminated_event_disables_the_linked_login_and_auth_events_
     let types = read_event_types(
         &kafka.bootstrap,
         &["erp.auth.tenant.v1", "erp.auth.user.v1"],
-        4,
+        6,
     )
     .await;
     assert!(types.contains(&"tenant.created".to_owned()), "{types:?}");
     assert_eq!(
         types.iter().filter(|t| *t == "user.created").count(),
-        2,
-        "admin and leaver: {types:?}"
+        3,
+        "admin, leaver and mistake: {types:?}"
     );
-    assert!(types.contains(&"user.disabled".to_owned()), "{types:?}");
+    assert_eq!(
+        types.iter().filter(|t| *t == "user.disabled").count(),
+        2,
+        "{types:?}"
+    );
 }
 
 async fn read_event_types(bootstrap: &str, topics: &[&str], expected: usize) -> Vec<String> {

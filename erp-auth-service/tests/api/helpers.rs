@@ -20,7 +20,9 @@ pub const USER_PASSWORD: &str = "User-password-2026";
 pub struct TestApp {
     pub addr: SocketAddr,
     pub auth: Arc<Auth>,
-    _database: TestDatabase,
+    /// The database, dropped with the first app on it (replicas share it).
+    _database: Option<TestDatabase>,
+    database_config: erp_db::DatabaseConfig,
     shutdown: ShutdownHandle,
     _task: tokio::task::JoinHandle<()>,
 }
@@ -33,10 +35,14 @@ impl Drop for TestApp {
 
 /// The config tests start from: port 0, the database, events off, a known secret.
 pub fn test_config(database: &TestDatabase) -> Config {
+    config_on(database.config())
+}
+
+fn config_on(database: erp_db::DatabaseConfig) -> Config {
     let mut config = Config::default();
     config.server.grpc_port = 0;
     config.server.admin_port = 0;
-    config.database = database.config();
+    config.database = database;
     config.events.enabled = false;
     config.auth.bootstrap_secret = BOOTSTRAP_SECRET.to_owned().into();
     config
@@ -54,6 +60,13 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(&database);
     configure(&mut config);
+    let mut app = start(config).await;
+    app._database = Some(database);
+    app
+}
+
+async fn start(config: Config) -> TestApp {
+    let database_config = config.database.clone();
     let application = Application::build(config)
         .await
         .expect("the service starts");
@@ -69,7 +82,8 @@ pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Config
     TestApp {
         addr,
         auth,
-        _database: database,
+        _database: None,
+        database_config,
         shutdown,
         _task: task,
     }
@@ -90,6 +104,13 @@ pub struct Tenant {
 }
 
 impl TestApp {
+    /// Another replica on this app's database, configured by `configure`.
+    pub async fn replica(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = config_on(self.database_config.clone());
+        configure(&mut config);
+        start(config).await
+    }
+
     pub async fn client(&self) -> AuthServiceClient<Channel> {
         let channel = Channel::from_shared(format!("http://{}", self.addr))
             .expect("url")

@@ -223,7 +223,12 @@ async fn the_tenant_keeps_an_active_administrator() {
         .iter()
         .find_map(|outcome| outcome.as_ref().err())
         .expect("one refused");
-    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    // The loser is the last admin (refused), or already demoted by the winner, whose
+    // revocation ended the loser's sessions.
+    assert!(
+        [Code::FailedPrecondition, Code::Unauthenticated].contains(&refused.code()),
+        "{refused:?}"
+    );
 
     // Two admins disabling each other at once: exactly one of them goes.
     let (admin, admin_token) = if outcomes[0].is_ok() {

@@ -1,4 +1,5 @@
 use chrono::Utc;
+use erp_auth_service::app::{EXPIRED_KEPT_FOR, Purged};
 use erp_kit::auth::Claims;
 use erp_proto::erp::auth::v1::{
     DisableUserRequest, GetJwksRequest, IssueOperatorTokenRequest, ListUsersRequest,
@@ -7,7 +8,7 @@ use erp_proto::erp::auth::v1::{
 use erp_testkit::{TestKeys, forge};
 use tonic::Code;
 
-use crate::helpers::{USER_PASSWORD, bearer, claims_of, spawn_app};
+use crate::helpers::{USER_PASSWORD, bearer, claims_of, spawn_app, spawn_app_with};
 
 fn claims_from(token: &str) -> Claims {
     serde_json::from_value(claims_of(token)).expect("claims")
@@ -264,4 +265,168 @@ async fn validate_token_answers_for_callers_that_cannot_verify() {
         .into_inner();
     assert!(!invalid.valid);
     assert!(!invalid.invalid_reason.is_empty());
+}
+
+#[tokio::test]
+async fn expired_refresh_tokens_their_sessions_and_stale_login_counters_are_purged() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("purge", 0).await;
+    app.user(&tenant, "carol@purge.example.com", &["employee"])
+        .await;
+    let wrong = app
+        .login("purge", "carol@purge.example.com", "not-her-password")
+        .await
+        .expect_err("wrong password");
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    let tokens = app
+        .login("purge", "carol@purge.example.com", USER_PASSWORD)
+        .await
+        .expect("login")
+        .tokens
+        .expect("tokens");
+    let mut client = app.client().await;
+    let rotated = client
+        .refresh_session(RefreshSessionRequest {
+            refresh_token: tokens.refresh_token,
+        })
+        .await
+        .expect("refreshed")
+        .into_inner()
+        .tokens
+        .expect("tokens");
+
+    // Now, and until a day after the refresh tokens expire, nothing matters less than
+    // before: only the login counters, whose 15-minute window ended, may go.
+    let now = Utc::now();
+    assert_eq!(
+        app.auth.purge_expired(now).await.expect("purged"),
+        Purged::default()
+    );
+    let ttl = chrono::Duration::days(30);
+    let before_due = app
+        .auth
+        .purge_expired(now + ttl + EXPIRED_KEPT_FOR - chrono::Duration::hours(1))
+        .await
+        .expect("purged");
+    assert_eq!((before_due.refresh_tokens, before_due.sessions), (0, 0));
+    assert!(before_due.login_attempts >= 1, "{before_due:?}");
+    client
+        .refresh_session(RefreshSessionRequest {
+            refresh_token: rotated.refresh_token.clone(),
+        })
+        .await
+        .expect("the live token survived");
+
+    let due = app
+        .auth
+        .purge_expired(now + ttl + EXPIRED_KEPT_FOR + chrono::Duration::hours(1))
+        .await
+        .expect("purged");
+    // The admin's session and Carol's (whose three tokens: the first, the rotated, the
+    // one just issued).
+    assert!(due.refresh_tokens >= 4, "{due:?}");
+    assert!(due.sessions >= 2, "{due:?}");
+    let validity = client
+        .validate_token(ValidateTokenRequest {
+            access_token: rotated.access_token,
+        })
+        .await
+        .expect("answers")
+        .into_inner();
+    assert!(!validity.valid, "a purged session's token is not valid");
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_maximum_lifetime_however_often_it_is_refreshed() {
+    let app = spawn_app_with(|config| {
+        config.auth.session_max_lifetime = std::time::Duration::from_secs(3);
+    })
+    .await;
+    let tenant = app.tenant("lifetime", 0).await;
+    app.user(&tenant, "dave@lifetime.example.com", &["employee"])
+        .await;
+    let logged_in_at = Utc::now();
+    let tokens = app
+        .login("lifetime", "dave@lifetime.example.com", USER_PASSWORD)
+        .await
+        .expect("login")
+        .tokens
+        .expect("tokens");
+    let ends_at = |tokens: &erp_proto::erp::auth::v1::TokenPair| {
+        tokens
+            .refresh_token_expire_time
+            .as_ref()
+            .expect("expiry")
+            .seconds
+    };
+    assert!(
+        ends_at(&tokens) <= logged_in_at.timestamp() + 4,
+        "the refresh token does not outlive the session"
+    );
+    let mut client = app.client().await;
+    let refreshed = client
+        .refresh_session(RefreshSessionRequest {
+            refresh_token: tokens.refresh_token.clone(),
+        })
+        .await
+        .expect("refreshed within the lifetime")
+        .into_inner()
+        .tokens
+        .expect("tokens");
+    assert_eq!(
+        ends_at(&refreshed),
+        ends_at(&tokens),
+        "a refresh does not extend the session"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    let ended = client
+        .refresh_session(RefreshSessionRequest {
+            refresh_token: refreshed.refresh_token,
+        })
+        .await
+        .expect_err("the session ended");
+    assert_eq!(ended.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn a_shorter_maximum_lifetime_ends_sessions_that_began_before_it() {
+    let app = spawn_app().await;
+    let tenant = app.tenant("shorter", 0).await;
+    app.user(&tenant, "erin@shorter.example.com", &["employee"])
+        .await;
+    let tokens = app
+        .login("shorter", "erin@shorter.example.com", USER_PASSWORD)
+        .await
+        .expect("login")
+        .tokens
+        .expect("tokens");
+    // The operator lowers the lifetime: the token, issued for 30 days, is still unexpired
+    // but its session is now too old.
+    let lowered = app
+        .replica(|config| {
+            config.auth.session_max_lifetime = std::time::Duration::from_secs(1);
+        })
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let ended = lowered
+        .client()
+        .await
+        .refresh_session(RefreshSessionRequest {
+            refresh_token: tokens.refresh_token.clone(),
+        })
+        .await
+        .expect_err("the session outlived the lowered lifetime");
+    assert_eq!(ended.code(), Code::Unauthenticated);
+    assert!(
+        ended.message().contains("maximum lifetime"),
+        "{}",
+        ended.message()
+    );
+    app.client()
+        .await
+        .refresh_session(RefreshSessionRequest {
+            refresh_token: tokens.refresh_token,
+        })
+        .await
+        .expect("the refusal left the token as it was (the other replica still takes it)");
 }
