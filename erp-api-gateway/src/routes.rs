@@ -331,8 +331,10 @@ impl<T> RouteTable<T> {
         Ok(Self { routes })
     }
 
-    /// The route of a request.
+    /// The route of a request. HEAD takes the GET routes (its answer is the GET's
+    /// headers without the body).
     pub fn lookup(&self, method: &str, path: &str) -> Lookup<'_, T> {
+        let method = if method == "HEAD" { "GET" } else { method };
         // The hot path tries only the routes of the request's method; the others are
         // matched only to tell a 405 from a 404.
         for route in self.routes.iter().filter(|route| route.method == method) {
@@ -344,6 +346,9 @@ impl<T> RouteTable<T> {
         for route in &self.routes {
             if !allowed.contains(&route.method.as_str()) && route.template.matches(path).is_some() {
                 allowed.push(route.method.as_str());
+                if route.method == "GET" {
+                    allowed.push("HEAD");
+                }
             }
         }
         if allowed.is_empty() {
@@ -497,7 +502,15 @@ mod tests {
         );
         assert_eq!(
             table.lookup("PUT", "/v1/departments/d1"),
-            Lookup::MethodNotAllowed(vec!["GET", "DELETE"])
+            Lookup::MethodNotAllowed(vec!["GET", "HEAD", "DELETE"])
+        );
+        assert_eq!(
+            table.lookup("HEAD", "/v1/departments/d1"),
+            Lookup::Found(
+                &"GetDepartment",
+                vars(&[("department_id", "d1")]).expect("map")
+            ),
+            "HEAD takes the GET route"
         );
         assert_eq!(table.lookup("GET", "/v2/nothing"), Lookup::NotFound);
         assert_eq!(table.lookup("GET", "/v1/users/%FF"), Lookup::MalformedPath);

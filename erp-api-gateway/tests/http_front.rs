@@ -387,6 +387,18 @@ async fn refusals_are_mapped_with_the_field_or_the_reason() {
         "POST",
         "RFC 9110: a 405 names what is"
     );
+    // HEAD answers as GET does, without the body (RFC 9110 asks every server for both).
+    let head = stack
+        .answer(Method::HEAD, "/.well-known/jwks.json", &[])
+        .await;
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-type"], "application/json");
+    let body = head.into_body().collect().await.expect("body").to_bytes();
+    assert!(body.is_empty(), "no body: {body:?}");
+    let not_allowed = stack
+        .answer(Method::DELETE, "/.well-known/jwks.json", &[])
+        .await;
+    assert_eq!(not_allowed.headers()["allow"], "GET, HEAD");
 
     // A unit without an upstream is unavailable, not an error of the gateway.
     let (status, body) = stack
