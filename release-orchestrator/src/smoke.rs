@@ -45,12 +45,25 @@ async fn call(
     let request = request.body(Full::new(Bytes::from(
         body.map(|body| body.to_string()).unwrap_or_default(),
     )))?;
-    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+    // One deadline for the whole answer, body included: a gateway that sends headers
+    // and then stalls must not hold the deploy.
+    let answer = async {
+        let response = client
+            .request(request)
+            .await
+            .with_context(|| format!("{method} {url}"))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .with_context(|| format!("{method} {url}: reading the body"))?
+            .to_bytes();
+        anyhow::Ok((status, bytes))
+    };
+    let (status, bytes) = tokio::time::timeout(Duration::from_secs(10), answer)
         .await
-        .map_err(|_| anyhow!("{method} {url}: no answer within 10 s"))?
-        .with_context(|| format!("{method} {url}"))?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await?.to_bytes();
+        .map_err(|_| anyhow!("{method} {url}: no whole answer within 10 s"))??;
     let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Ok((status, value))
 }
