@@ -108,35 +108,47 @@ pub enum TokenValidity {
 }
 
 impl Auth {
-    /// Logs in. Unknown tenant, unknown email and wrong password look the same and take
-    /// the same time; repeated failures lock the account and the source for a while.
-    pub async fn login(&self, attempt: LoginAttempt) -> Result<IssuedTokens> {
+    /// Counts an attempt at a secret against `account_key` and the caller's source
+    /// before the secret is checked, so parallel guesses cannot all pass a check made
+    /// before any of them failed; LOCKED_OUT when either is locked. Returns the source's
+    /// key, to refund on success.
+    pub(super) async fn reserve_attempt(
+        &self,
+        account_key: &str,
+        source: Option<&str>,
+    ) -> Result<Option<String>> {
         let policy = self.settings.lockout;
-        let slug = attempt.tenant_slug.trim().to_ascii_lowercase();
-        let email_key = attempt.email.trim().to_lowercase();
-        let account_key = account_key(&slug, &email_key);
-        let source_key = attempt
-            .source
-            .as_ref()
-            .map(|source| format!("source:{source}"));
         let now = Utc::now();
-        // Every attempt counts before the (slow) password check, so parallel guesses
-        // cannot all pass a check made before any of them failed.
         let account =
-            store::attempts::reserve(&self.db, &policy, AttemptKey::Account, &account_key, now)
+            store::attempts::reserve(&self.db, &policy, AttemptKey::Account, account_key, now)
                 .await?;
         if account != store::attempts::Reservation::Allowed {
             return Err(locked_out());
         }
-        if let Some(key) = &source_key {
-            let source =
-                store::attempts::reserve(&self.db, &policy, AttemptKey::Source, key, now).await?;
-            if source != store::attempts::Reservation::Allowed {
-                // The attempt never ran, so the account should not pay for it.
-                store::attempts::refund(&self.db, &account_key).await?;
-                return Err(locked_out());
-            }
+        let Some(source) = source else {
+            return Ok(None);
+        };
+        let source_key = format!("source:{source}");
+        let reserved =
+            store::attempts::reserve(&self.db, &policy, AttemptKey::Source, &source_key, now)
+                .await?;
+        if reserved != store::attempts::Reservation::Allowed {
+            // The attempt never ran, so the account should not pay for it.
+            store::attempts::refund(&self.db, account_key).await?;
+            return Err(locked_out());
         }
+        Ok(Some(source_key))
+    }
+
+    /// Logs in. Unknown tenant, unknown email and wrong password look the same and take
+    /// the same time; repeated failures lock the account and the source for a while.
+    pub async fn login(&self, attempt: LoginAttempt) -> Result<IssuedTokens> {
+        let slug = attempt.tenant_slug.trim().to_ascii_lowercase();
+        let email_key = attempt.email.trim().to_lowercase();
+        let account_key = account_key(&slug, &email_key);
+        let source_key = self
+            .reserve_attempt(&account_key, attempt.source.as_deref())
+            .await?;
 
         let tenant = store::tenants::find_by_slug(&self.db, &slug).await?;
         let user = match (&tenant, Email::parse(&email_key)) {

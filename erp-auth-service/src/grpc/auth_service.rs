@@ -107,13 +107,14 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<proto::IssueOperatorTokenRequest>,
     ) -> Reply<proto::IssueOperatorTokenResponse> {
+        let source = source_address(&request, self.auth.trusts_forwarded_for());
         let request = request.into_inner();
         let mut errors = ValidationError::new();
         let secret = required_secret(&mut errors, "bootstrap_secret", request.bootstrap_secret);
         errors.into_result().map_err(crate::error::Error::from)?;
         let (access_token, expires_at) = self
             .auth
-            .issue_operator_token(secret.expose_secret())
+            .issue_operator_token(secret.expose_secret(), source.as_deref())
             .await?;
         reply(proto::IssueOperatorTokenResponse {
             access_token,

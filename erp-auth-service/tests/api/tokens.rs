@@ -430,3 +430,37 @@ async fn a_shorter_maximum_lifetime_ends_sessions_that_began_before_it() {
         .await
         .expect("the refusal left the token as it was (the other replica still takes it)");
 }
+
+#[tokio::test]
+async fn guesses_at_the_bootstrap_secret_lock_it_like_failed_logins() {
+    let app = spawn_app().await;
+    let mut client = app.client().await;
+    let guess = |secret: &str| IssueOperatorTokenRequest {
+        bootstrap_secret: secret.to_owned(),
+    };
+    // A success clears the count: four wrong, one right, then five wrong are allowed.
+    for _ in 0..4 {
+        let status = client
+            .issue_operator_token(guess("guess"))
+            .await
+            .expect_err("wrong secret");
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    app.operator_token().await;
+    for _ in 0..5 {
+        let status = client
+            .issue_operator_token(guess("guess"))
+            .await
+            .expect_err("wrong secret");
+        assert_eq!(status.code(), Code::Unauthenticated);
+    }
+    let locked = client
+        .issue_operator_token(guess(crate::helpers::BOOTSTRAP_SECRET))
+        .await
+        .expect_err("locked, even with the right secret");
+    assert_eq!(locked.code(), Code::ResourceExhausted);
+    assert_eq!(
+        erp_kit::error::reason(&locked).as_deref(),
+        Some("ERP:AUTH:LOCKED_OUT")
+    );
+}
