@@ -2,7 +2,9 @@
 //! server layer put in scope — the caller's bearer token, the request id, the W3C trace
 //! context of a new client span, and the remaining deadline as `grpc-timeout` — and
 //! retries with capped exponential backoff, but only idempotent reads (methods bound to
-//! HTTP GET in the contracts) and only on UNAVAILABLE.
+//! HTTP GET in the contracts) and only on UNAVAILABLE. A host name is resolved again
+//! every `resolve_interval` and calls take its addresses in turn, each over its own
+//! connection, so every replica behind a headless Service gets its share.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,13 +27,15 @@ use erp_proto::{Contracts, HttpMethod};
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use serde::Deserialize;
-use tonic::{Code, Status, body::Body, transport::Channel};
+use tonic::{Code, Status, body::Body};
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+pub use crate::peers::{Resolver, dns_resolver};
 use crate::{
     context,
+    peers::Peers,
     server::{REQUEST_ID_HEADER, format_grpc_timeout, grpc_timeout},
     telemetry,
 };
@@ -53,6 +57,12 @@ pub struct ClientConfig {
     /// The first retry's delay; doubled each time, capped at one second.
     #[serde(with = "humantime_serde")]
     pub retry_backoff: Duration,
+    /// How often a service's host name is resolved again. Each address it resolves to
+    /// gets its own connection and calls take them in turn (behind a Kubernetes headless
+    /// Service: every ready pod, new ones within this interval); `0s` keeps one
+    /// connection to the name.
+    #[serde(with = "humantime_serde")]
+    pub resolve_interval: Duration,
 }
 
 impl Default for ClientConfig {
@@ -62,6 +72,7 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(10),
             max_retries: 2,
             retry_backoff: Duration::from_millis(50),
+            resolve_interval: Duration::from_secs(5),
         }
     }
 }
@@ -77,7 +88,7 @@ pub struct ClientError {
 /// A channel to one service; see the module documentation.
 #[derive(Clone)]
 pub struct MeshChannel {
-    channel: Channel,
+    peers: Peers,
     config: Arc<ClientConfig>,
     contracts: &'static Contracts,
 }
@@ -91,8 +102,18 @@ impl std::fmt::Debug for MeshChannel {
 }
 
 impl MeshChannel {
-    /// A channel that connects on first use, so the peer may start later.
+    /// A channel that connects on first use, so the peer may start later; a host name
+    /// is resolved by DNS (see [`ClientConfig::resolve_interval`]).
     pub fn connect_lazy(url: &str, config: &ClientConfig) -> Result<Self, ClientError> {
+        Self::connect_lazy_with_resolver(url, config, dns_resolver())
+    }
+
+    /// As [`connect_lazy`](Self::connect_lazy), with host names resolved by `resolver`.
+    pub fn connect_lazy_with_resolver(
+        url: &str,
+        config: &ClientConfig,
+        resolver: Resolver,
+    ) -> Result<Self, ClientError> {
         let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned())
             .map_err(|error| ClientError {
                 url: url.to_owned(),
@@ -101,7 +122,12 @@ impl MeshChannel {
             .connect_timeout(config.connect_timeout)
             .tcp_nodelay(true);
         Ok(Self {
-            channel: endpoint.connect_lazy(),
+            peers: Peers::connect_lazy(
+                &endpoint,
+                config.connect_timeout,
+                config.resolve_interval,
+                resolver,
+            ),
             config: Arc::new(config.clone()),
             contracts: Contracts::bundled(),
         })
@@ -213,8 +239,7 @@ impl MeshChannel {
                     .into_http(),
             )
         };
-        match tokio::time::timeout_at(deadline.into(), self.channel.clone().oneshot(request)).await
-        {
+        match tokio::time::timeout_at(deadline.into(), self.peers.pick().oneshot(request)).await {
             // tonic's transport reads the same grpc-timeout and may fire first: same deadline.
             Ok(Err(_)) if Instant::now() >= deadline => expired(),
             Ok(outcome) => outcome.map_err(Into::into),

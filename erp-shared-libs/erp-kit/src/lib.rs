@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod metrics;
+mod peers;
 pub mod server;
 pub mod telemetry;
 pub mod values;

@@ -2,6 +2,7 @@
 //! real tonic clients.
 
 mod access;
+mod balancing;
 mod health_and_reflection;
 mod helpers;
 mod limits;
