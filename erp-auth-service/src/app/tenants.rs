@@ -31,9 +31,6 @@ use crate::{
 pub const OPERATOR_SUBJECT: &str = "platform-operator";
 /// The tenant claim of operator tokens.
 pub const OPERATOR_TENANT: &str = "platform";
-/// The lockout counter of guesses at the bootstrap secret (login counters start with
-/// `account:` or `source:`).
-const OPERATOR_ACCOUNT_KEY: &str = "operator:bootstrap-secret";
 
 /// A validated tenant to create, with its first admin.
 #[derive(Debug)]
@@ -71,19 +68,17 @@ impl Auth {
         presented: &str,
         source: Option<&str>,
     ) -> Result<(String, DateTime<Utc>)> {
-        // Guesses at the secret count like failed logins: against the operator account
-        // and the caller's address.
-        let source_key = self.reserve_attempt(OPERATOR_ACCOUNT_KEY, source).await?;
+        // Guesses at the secret count like failed logins, per caller address only: a
+        // count shared by every caller would let anyone keep the operator locked out.
+        let guesses_key = format!("operator:{}", source.unwrap_or("unknown-source"));
+        self.reserve_attempt(&guesses_key, None).await?;
         let configured = self.settings.bootstrap_secret.expose_secret();
         let matches =
             !configured.is_empty() && bool::from(configured.as_bytes().ct_eq(presented.as_bytes()));
         if !matches {
             return Err(Error::Unauthenticated("the bootstrap secret is not valid"));
         }
-        store::attempts::clear(&self.db, OPERATOR_ACCOUNT_KEY).await?;
-        if let Some(key) = &source_key {
-            store::attempts::refund(&self.db, key).await?;
-        }
+        store::attempts::clear(&self.db, &guesses_key).await?;
         let now = Utc::now();
         let expires_at = now + super::ttl(self.settings.access_token_ttl);
         let claims = Claims {

@@ -59,7 +59,8 @@ pub struct ClientConfig {
     pub retry_backoff: Duration,
     /// How often a service's host name is resolved again. Each address it resolves to
     /// gets its own connection and calls take them in turn (behind a Kubernetes headless
-    /// Service: every ready pod, new ones within this interval); `0s` keeps one
+    /// Service: every ready pod, new ones within this interval of the DNS answer
+    /// changing, which itself trails the pod by the record's TTL); `0s` keeps one
     /// connection to the name.
     #[serde(with = "humantime_serde")]
     pub resolve_interval: Duration,

@@ -1,9 +1,11 @@
 //! The connections behind a [`MeshChannel`](crate::client::MeshChannel): one per address
 //! its host name resolves to, re-resolved every `resolve_interval` and used in turn, so
 //! calls spread over every replica behind a name (a Kubernetes headless Service lists its
-//! ready pods) and reach new ones within an interval. A URL with an IP address, or a zero
-//! interval, keeps one connection; so does a name that has not resolved yet (its calls use
-//! the URL as given).
+//! ready pods) and reach new ones within an interval after the DNS answer changes. When a
+//! name resolves to IPv4 addresses, only those are used (a dual-stack answer for a server
+//! listening on IPv4 would fail every other call). A URL with an IP address, an `https`
+//! URL, or a zero interval keeps one connection; so does a name that has not resolved yet
+//! (its calls use the URL as given).
 
 use std::{
     collections::BTreeMap,
@@ -63,19 +65,17 @@ impl Peers {
         let uri = endpoint.uri();
         let host = uri.host().unwrap_or_default();
         let is_address = host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok();
-        let runtime = tokio::runtime::Handle::try_current();
-        let (false, false, Ok(runtime)) = (is_address, resolve_interval.is_zero(), runtime) else {
+        // TLS would need the name, not the address, to check the certificate.
+        let is_plain_http = uri.scheme_str() == Some("http");
+        if is_address || !is_plain_http || resolve_interval.is_zero() {
             return Self {
                 by_url,
                 resolved: None,
             };
-        };
-        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
-            Some("https") => 443,
-            _ => 80,
-        });
+        }
+        let port = uri.port_u16().unwrap_or(80);
         let resolved = Arc::new(Resolved::default());
-        runtime.spawn(keep_resolved(
+        tokio::spawn(keep_resolved(
             Arc::downgrade(&resolved),
             (host.to_owned(), port),
             uri.clone(),
@@ -124,14 +124,18 @@ async fn keep_resolved(
         };
         match answer {
             Ok(addresses) if !addresses.is_empty() => {
+                let addresses = one_family(addresses);
                 let mut connections = resolved
                     .connections
                     .write()
                     .unwrap_or_else(PoisonError::into_inner);
                 connections.retain(|address, _| addresses.contains(address));
                 for address in addresses {
+                    if connections.contains_key(&address) {
+                        continue;
+                    }
                     if let Some(channel) = connect_to(&uri, connect_timeout, address) {
-                        connections.entry(address).or_insert(channel);
+                        connections.insert(address, channel);
                     }
                 }
             }
@@ -145,10 +149,18 @@ async fn keep_resolved(
     }
 }
 
+/// The IPv4 addresses of an answer when it has any, else all of it.
+fn one_family(addresses: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    if addresses.iter().any(SocketAddr::is_ipv4) {
+        addresses.into_iter().filter(SocketAddr::is_ipv4).collect()
+    } else {
+        addresses
+    }
+}
+
 /// A connection to one address that still speaks to the URL's authority.
 fn connect_to(uri: &Uri, connect_timeout: Duration, address: SocketAddr) -> Option<Channel> {
-    let scheme = uri.scheme_str().unwrap_or("http");
-    let endpoint = Endpoint::from_shared(format!("{scheme}://{address}")).ok()?;
+    let endpoint = Endpoint::from_shared(format!("http://{address}")).ok()?;
     Some(
         endpoint
             .origin(uri.clone())
@@ -156,4 +168,17 @@ fn connect_to(uri: &Uri, connect_timeout: Duration, address: SocketAddr) -> Opti
             .tcp_nodelay(true)
             .connect_lazy(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dual_stack_answer_keeps_its_ipv4_addresses() {
+        let v4: SocketAddr = "10.0.0.7:50051".parse().expect("address");
+        let v6: SocketAddr = "[fd00::7]:50051".parse().expect("address");
+        assert_eq!(one_family(vec![v6, v4]), vec![v4]);
+        assert_eq!(one_family(vec![v6]), vec![v6], "IPv6 alone is kept");
+    }
 }
