@@ -376,12 +376,29 @@ async fn a_statement_past_the_timeout_is_cancelled_and_unavailable() {
         let config = config.clone();
         async move { erp_db::connect_and_migrate::<Migrator>(&config).await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // Once the replica is seen waiting for the lock, it is kept waiting longer than the
+    // statement timeout before the lock is released.
+    erp_testkit::wait::eventually(std::time::Duration::from_secs(10), || async {
+        let waiting = other_replica
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT COUNT(*) AS waiting FROM pg_locks \
+                 WHERE locktype = 'advisory' AND NOT granted AND database = \
+                 (SELECT oid FROM pg_database WHERE datname = current_database())",
+            ))
+            .await
+            .ok()??
+            .try_get::<i64>("", "waiting")
+            .ok()?;
+        (waiting > 0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     holding.commit().await.expect("released");
     let db = starting
         .await
         .expect("joins")
-        .expect("connects and migrates after waiting 600 ms");
+        .expect("connects and migrates after waiting past the timeout");
     let runaway = db
         .execute_unprepared("SELECT pg_sleep(2)")
         .await

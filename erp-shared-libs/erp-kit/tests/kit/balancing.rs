@@ -3,7 +3,10 @@
 
 use std::{
     net::SocketAddr,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -14,6 +17,7 @@ use erp_testkit::{
         probe_contracts,
         proto::{FlakyRequest, probe_service_client::ProbeServiceClient},
     },
+    wait::eventually,
 };
 
 use crate::helpers::{probe_with, server_config};
@@ -69,33 +73,27 @@ async fn calls_take_every_resolved_address_in_turn_and_follow_the_name() {
     let channel = MeshChannel::connect_lazy_with_resolver(&url, &config, resolver_of(&addresses))
         .expect("channel")
         .with_contracts(probe_contracts());
-    let mut client = ProbeServiceClient::new(channel);
+    let client = ProbeServiceClient::new(channel);
+    let round = AtomicUsize::new(0);
+    // Each try is ten calls under a fresh key.
+    let highest_count = |prefix: &'static str| {
+        let (mut client, round) = (client.clone(), round.fetch_add(1, Ordering::Relaxed));
+        async move { highest_count_of_ten(&mut client, &format!("{prefix}-{round}")).await }
+    };
 
-    let mut spread = false;
-    for round in 0..100 {
-        if highest_count_of_ten(&mut client, &format!("both-{round}")).await == Some(5) {
-            spread = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        spread,
-        "ten calls were never shared five and five by the two probes"
-    );
+    // Until the resolver first answered, calls go to the URL (the first probe alone).
+    eventually(Duration::from_secs(10), || async {
+        (highest_count("both").await == Some(5)).then_some(())
+    })
+    .await;
 
     // The first probe goes away and the name stops listing it: every call reaches the
     // second (while the first was still listed, every other call failed).
     first.shutdown();
     first.stopped().await.expect("stopped cleanly");
     *addresses.lock().unwrap_or_else(PoisonError::into_inner) = vec![second.addr];
-    let mut followed = false;
-    for round in 0..100 {
-        if highest_count_of_ten(&mut client, &format!("second-{round}")).await == Some(10) {
-            followed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(followed, "calls never all reached the one address left");
+    eventually(Duration::from_secs(10), || async {
+        (highest_count("second").await == Some(10)).then_some(())
+    })
+    .await;
 }
