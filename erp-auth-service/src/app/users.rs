@@ -7,13 +7,12 @@ use erp_proto::erp::{
     common::v1::{PageRequest, PageResponse},
     events::v1::UserDisabled,
 };
-use sea_orm::{ConnectionTrait, DatabaseBackend, QuerySelect, TransactionTrait};
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use secrecy::SecretString;
 
 use super::{Auth, tenants::user_created};
 use crate::{
     domain::{
-        lockout::AttemptKey,
         password::{NewPassword, Verification},
         role::{
             BUILT_IN_ROLES, BuiltInRole, DATA_PERMISSIONS, PLATFORM_PREFIX, RoleName,
@@ -24,7 +23,6 @@ use crate::{
     error::{Error, Result},
     store::{
         self,
-        entities::tenant,
         roles::CustomRole,
         users::{NewUserRow, UserChanges, UserFilter, UserRecord},
     },
@@ -172,7 +170,7 @@ impl Auth {
         let password_hash = self.hash_password(new.password.secret().clone()).await?;
         let txn = self.db.begin().await?;
         // Two concurrent creations cannot both pass the user limit.
-        lock_tenant(&txn, tenant).await?;
+        store::tenants::lock(&txn, tenant).await?;
         let record = store::tenants::get(&txn, tenant).await?;
         let active = store::users::count_active(&txn, tenant).await?;
         if !record.plan.admits_another_user(active) {
@@ -258,7 +256,7 @@ impl Auth {
         let target = store::users::get(&self.db, tenant, id).await?;
         self.check_may_manage(caller, &target).await?;
         let txn = self.db.begin().await?;
-        lock_tenant(&txn, tenant).await?;
+        store::tenants::lock(&txn, tenant).await?;
         let target = store::users::get(&txn, tenant, id).await?;
         self.check_not_last_admin(&txn, tenant, &target).await?;
         let user = self
@@ -322,17 +320,7 @@ impl Auth {
         // wrong current passwords count against the same lockout as failed logins.
         let slug = store::tenants::get(&self.db, tenant).await?.row.slug;
         let account_key = super::sessions::account_key(&slug, user.row.email.as_str());
-        let reservation = store::attempts::reserve(
-            &self.db,
-            &self.settings.lockout,
-            AttemptKey::Account,
-            &account_key,
-            chrono::Utc::now(),
-        )
-        .await?;
-        if reservation != store::attempts::Reservation::Allowed {
-            return Err(super::sessions::locked_out());
-        }
+        self.reserve_attempt(&account_key, None).await?;
         let hasher = self.hasher.clone();
         let stored = user.row.password_hash.clone();
         let verification = tokio::task::spawn_blocking(move || hasher.verify(&old, &stored))
@@ -471,7 +459,7 @@ impl Auth {
         self.check_may_manage(caller, &target).await?;
         let txn = self.db.begin().await?;
         if role.as_str() == TENANT_ADMIN {
-            lock_tenant(&txn, tenant).await?;
+            store::tenants::lock(&txn, tenant).await?;
             let target = store::users::get(&txn, tenant, user_id).await?;
             self.check_not_last_admin(&txn, tenant, &target).await?;
         }
@@ -501,19 +489,6 @@ impl Auth {
             })
             .collect()
     }
-}
-
-/// Serialises changes that count the tenant's users (the plan's user limit, the last
-/// administrator) with a row lock on the tenant (PostgreSQL); SQLite serialises writes.
-async fn lock_tenant(txn: &impl ConnectionTrait, tenant: &TenantId) -> Result<()> {
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        erp_db::scoped::<tenant::Entity>(tenant)
-            .find()
-            .lock_exclusive()
-            .one(txn)
-            .await?;
-    }
-    Ok(())
 }
 
 /// "hrm.employee.write" → "write hrm employee".

@@ -4,8 +4,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use erp_db::scoped;
 use erp_kit::auth::TenantId;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction,
-    EntityTrait, QueryFilter, QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    Set,
+    sea_query::{Expr, LockType},
 };
 
 use super::entities::{refresh_token, session};
@@ -201,12 +202,8 @@ pub async fn hold_if_live(
     tenant: &TenantId,
     session_id: &str,
 ) -> Result<bool> {
-    let mut select = scoped::<session::Entity>(tenant).find_by_id(session_id.to_owned());
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        select = select.lock_exclusive();
-    }
-    Ok(select
-        .one(txn)
+    Ok(scoped::<session::Entity>(tenant)
+        .find_locked(txn, session_id.to_owned(), LockType::Update)
         .await?
         .is_some_and(|session| session.revoked_at.is_none()))
 }

@@ -1,7 +1,11 @@
 //! Tenants.
 
+use erp_db::scoped;
 use erp_kit::auth::TenantId;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    sea_query::LockType,
+};
 
 use super::{entities::tenant, split_list};
 use crate::{
@@ -121,4 +125,13 @@ pub async fn update_plan(
         .map_or(0, |limit| i32::try_from(limit).unwrap_or(i32::MAX)));
     row.updated_at = Set(erp_db::time::now());
     Ok(TenantRecord::from_row(row.update(db).await?))
+}
+
+/// Serialises changes that count the tenant's users (the plan's user limit, the last
+/// administrator) with a row lock on the tenant until the transaction ends.
+pub async fn lock(txn: &impl ConnectionTrait, tenant: &TenantId) -> Result<()> {
+    scoped::<tenant::Entity>(tenant)
+        .find_locked(txn, tenant.as_str().to_owned(), LockType::Update)
+        .await?;
+    Ok(())
 }

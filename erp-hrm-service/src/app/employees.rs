@@ -418,8 +418,8 @@ impl Hrm {
     pub async fn delete_employee(&self, caller: &AuthContext, id: &str) -> Result<()> {
         let tenant = &caller.tenant_id;
         let txn = self.db.begin().await?;
-        store::employees::lock(&txn, tenant, id).await?;
-        let deleted = store::employees::delete(&txn, tenant, id).await?;
+        let employee = store::employees::lock(&txn, tenant, id).await?;
+        let deleted = store::employees::delete(&txn, tenant, employee).await?;
         self.outbox
             .stage(
                 &txn,

@@ -105,12 +105,11 @@ pub async fn hold(
     id: &str,
     field: &str,
 ) -> Result<()> {
-    let mut select = scoped::<department::Entity>(tenant).find_by_id(id.to_owned());
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        // Enough to keep the row from being deleted; renames of it go on.
-        select = select.lock(sea_orm::sea_query::LockType::KeyShare);
-    }
-    match select.one(db).await? {
+    // Enough to keep the row from being deleted; renames of it go on.
+    match scoped::<department::Entity>(tenant)
+        .find_locked(db, id.to_owned(), sea_orm::sea_query::LockType::KeyShare)
+        .await?
+    {
         Some(_) => Ok(()),
         None => Err(Error::field(field, "no such department")),
     }

@@ -131,58 +131,46 @@ pub async fn ids_in_department(
         .await?)
 }
 
-/// Locks an employee's row until the transaction ends (PostgreSQL; SQLite serialises
-/// writers anyway), so concurrent leave decisions, attendance writes and a delete for one
-/// employee run one at a time; NOT_FOUND once the employee is gone (deleted while this
-/// waited).
-pub async fn lock(db: &impl ConnectionTrait, tenant: &TenantId, id: &str) -> Result<()> {
-    let mut select = scoped::<employee::Entity>(tenant).find_by_id(id.to_owned());
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        select = select.lock_exclusive();
-    }
-    match select.one(db).await? {
-        Some(_) => Ok(()),
-        None => Err(Error::NotFound("employee")),
-    }
+/// Locks an employee's row until the transaction ends, so concurrent leave decisions,
+/// attendance writes and a delete for one employee run one at a time; the row, or
+/// NOT_FOUND once the employee is gone (deleted while this waited).
+pub async fn lock(
+    db: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<employee::Model> {
+    scoped::<employee::Entity>(tenant)
+        .find_locked(db, id.to_owned(), LockType::Update)
+        .await?
+        .ok_or(Error::NotFound("employee"))
 }
 
 /// Holds an employee another row is about to name (as manager, department head, or owner
 /// of an allocation) until the transaction ends, so a delete cannot remove them meanwhile
-/// (a delete takes [`lock`]); refuses one that is gone with the field that named them.
+/// (a delete takes [`lock`]) while updates of them go on; refuses one that is gone with
+/// the field that named them.
 pub async fn hold(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
     id: &str,
     field: &str,
 ) -> Result<()> {
-    let mut select = scoped::<employee::Entity>(tenant).find_by_id(id.to_owned());
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-        // Enough to keep the row from being deleted; updates of it go on.
-        select = select.lock(LockType::KeyShare);
-    }
-    match select.one(db).await? {
+    match scoped::<employee::Entity>(tenant)
+        .find_locked(db, id.to_owned(), LockType::KeyShare)
+        .await?
+    {
         Some(_) => Ok(()),
         None => Err(Error::field(field, "no such employee")),
     }
 }
 
-/// Serialises the tenant's changes of managers until the transaction ends (PostgreSQL;
-/// SQLite runs one writer at a time), so two changes cannot each pass the cycle check
-/// against the other's old manager.
+/// Serialises the tenant's changes of managers until the transaction ends, so two
+/// changes cannot each pass the cycle check against the other's old manager.
 pub async fn lock_reporting_lines(db: &impl ConnectionTrait, tenant: &TenantId) -> Result<()> {
-    let backend = db.get_database_backend();
-    if backend == sea_orm::DatabaseBackend::Postgres {
-        db.execute_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            [Value::from(format!(
-                "erp-hrm:reporting-lines:{}",
-                tenant.as_str()
-            ))],
-        ))
-        .await?;
-    }
-    Ok(())
+    Ok(
+        erp_db::advisory_xact_lock(db, &format!("erp-hrm:reporting-lines:{}", tenant.as_str()))
+            .await?,
+    )
 }
 
 /// Whether `employee` is `manager` or above them in the reporting line (so `manager`
@@ -381,9 +369,9 @@ pub async fn update(
 pub async fn delete(
     db: &impl ConnectionTrait,
     tenant: &TenantId,
-    id: &str,
+    deleted: employee::Model,
 ) -> Result<employee::Model> {
-    let deleted = get(db, tenant, id).await?;
+    let id = deleted.id.as_str();
     let heads = scoped::<department::Entity>(tenant)
         .find()
         .filter(department::Column::HeadEmployeeId.eq(id))

@@ -24,6 +24,21 @@ pub fn is_unique_violation(error: &DbErr) -> bool {
     matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
+/// Takes a PostgreSQL advisory lock on `key` until the transaction of `db` ends (other
+/// backends: nothing, SQLite runs one writer at a time).
+pub async fn advisory_xact_lock(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    if backend == DatabaseBackend::Postgres {
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [sea_orm::Value::from(key.to_owned())],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 /// How many rows one statement of [`delete_in_batches`] deletes.
 const DELETE_BATCH: u64 = 1_000;
 

@@ -6,8 +6,9 @@ use std::marker::PhantomData;
 
 use erp_kit::auth::TenantId;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DeleteMany, EntityTrait, PrimaryKeyTrait, QueryFilter, Select,
-    UpdateMany,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, DeleteMany,
+    EntityTrait, PrimaryKeyTrait, QueryFilter, QuerySelect, Select, UpdateMany,
+    sea_query::LockType,
 };
 
 /// An entity whose rows belong to one tenant each.
@@ -58,6 +59,28 @@ impl<E: TenantOwned> Scoped<'_, E> {
     /// A delete of the tenant's rows (add filters to narrow it).
     pub fn delete_many(&self) -> DeleteMany<E> {
         E::delete_many().filter(E::tenant_column().eq(self.tenant.as_str()))
+    }
+
+    /// The row with this id, locked with `lock` until the transaction of `db` ends
+    /// (PostgreSQL; SQLite runs one writer at a time, so it only reads): `Update` to
+    /// serialise writers, `KeyShare` to keep the row from being deleted while updates of
+    /// it go on. `None` when there is no such row (also when it was deleted while this
+    /// waited).
+    pub async fn find_locked<T, C>(
+        &self,
+        db: &C,
+        id: T,
+        lock: LockType,
+    ) -> Result<Option<E::Model>, DbErr>
+    where
+        T: Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
+        C: ConnectionTrait,
+    {
+        let mut select = self.find_by_id(id);
+        if db.get_database_backend() == DatabaseBackend::Postgres {
+            select = select.lock(lock);
+        }
+        select.one(db).await
     }
 
     /// Sets the tenant column of a new row, whatever the caller put there.
